@@ -1,0 +1,13 @@
+# Single-GPU variant: plain BN, batch 64 (the smallest that fills one level-3 montage batch),
+# lr scaled linearly (1.0 * 64 / 256).
+_base_ = './mcl_r50-fpn_16xb256-lars-coslr-100e_in1k.py'
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    backbone=dict(norm_cfg=norm_cfg),
+    neck=dict(norm_cfg=norm_cfg),
+    tile_head=dict(norm_cfg=norm_cfg),
+    projector=dict(norm_cfg=dict(type='BN1d')),
+    head=dict(predictor=dict(norm_cfg=dict(type='BN1d'))))
+train_dataloader = dict(batch_size=64)
+optimizer = dict(lr=0.25)
+optim_wrapper = dict(optimizer=optimizer)

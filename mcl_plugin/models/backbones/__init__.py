@@ -1,0 +1,3 @@
+from .stem_pe import PEResNet, PESwinTransformer
+
+__all__ = ['PEResNet', 'PESwinTransformer']

@@ -1,0 +1,3 @@
+from .interpolated_pyramid import InterpolatedPyramid
+
+__all__ = ['InterpolatedPyramid']

@@ -1,0 +1,134 @@
+"""MCL: Multi-Level Contrastive Learning for dense prediction (montage pretext)."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.selfsup import BaseSelfSupervisor
+from mmpretrain.models.utils import CosineEMA
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+
+from mcl_plugin.registry import MODELS
+
+from ..utils.montage import MontageBatch
+
+
+@MODELS.register_module()
+class MCL(BaseSelfSupervisor):
+    """MCL self-supervised pre-training of backbone + FPN + a shared 4-conv head.
+
+    Inputs are ``2 * num_levels`` augmented views of every image (the data pipeline's
+    ``MultiView``): views ``[0, S)`` feed branch 1 (level ``s`` from view ``s``), views
+    ``[S, 2S)`` branch 2. Each branch becomes montages of every level
+    (:class:`~mcl_plugin.models.utils.MontageAssembler`); all montages of both branches run
+    through backbone and neck in one batch; every tile is read from its FPN level
+    (:class:`~mcl_plugin.models.utils.TilePooler`), passed through the shared ``tile_head``,
+    average-pooled and projected. The online tiles of one branch are contrasted with the EMA
+    target's embeddings of the other branch (:class:`MultiLevelContrastiveHead`), symmetrized.
+    ``num_levels=1`` is the image-level MoCo v3 / BYOL-style baseline (Table 8a, row 1).
+
+    Args:
+        backbone (dict): Backbone, e.g. ``PEResNet`` (ResNet + stem positional embedding).
+        neck (dict): ``mmdet.FPN`` or ``InterpolatedPyramid`` (C4 variant).
+        tile_head (dict): ``ConvTileHead`` (FPN) or ``mmdet.ResLayer`` (C4, res5).
+        projector (dict): Projector on the pooled tile features.
+        head (dict): ``MultiLevelContrastiveHead`` (predictor + losses).
+        num_levels (int): Montage levels ``S`` (1-4).
+        assembler (dict): Montage assembler config.
+        tile_pooler (dict): Level assignment + tile pooling config.
+        base_momentum (float): EMA momentum in mmengine's convention
+            (``target = (1 - m) * target + m * online``), annealed to ``end_momentum`` by a
+            cosine; the paper's 0.99 -> 1 is ``0.01 -> 0``.
+        end_momentum (float): Final momentum. Defaults to 0.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 tile_head: dict,
+                 projector: dict,
+                 head: dict,
+                 num_levels: int = 4,
+                 assembler: dict = dict(type='MontageAssembler'),
+                 tile_pooler: dict = dict(type='TilePooler'),
+                 base_momentum: float = 0.01,
+                 end_momentum: float = 0.,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not 1 <= num_levels <= 4:
+            raise ValueError(f'num_levels must be in 1..4, got {num_levels}')
+        head = dict(head, num_levels=num_levels) if isinstance(head, dict) else head
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.num_levels = num_levels
+        self.assembler = MODELS.build(assembler)
+        self.tile_pooler = MODELS.build(tile_pooler)
+        self.tile_head = MODELS.build(tile_head)
+        self.projector = MODELS.build(projector)
+        self.target_net = CosineEMA(
+            nn.ModuleList(self.online_modules()),
+            momentum=base_momentum,
+            end_momentum=end_momentum)
+
+    def online_modules(self) -> List[nn.Module]:
+        """Modules mirrored by the EMA target, in ``target_net.module`` order."""
+        return [self.backbone, self.neck, self.tile_head, self.projector]
+
+    def embed_tiles(self, modules: Sequence[nn.Module],
+                    batches: Sequence[MontageBatch]) -> List[Tensor]:
+        """Projected tile embeddings of every batch in one backbone/neck pass.
+
+        Args:
+            modules: ``(backbone, neck, tile_head, projector)``, online or target.
+            batches: Montage batches (one per branch).
+
+        Returns:
+            list[Tensor]: ``(T_b, D)`` per batch, in the batch's tile order.
+        """
+        backbone, neck, tile_head, projector = modules
+        images = torch.cat([m for b in batches for m in b.montages])
+        feats = neck(backbone(images))
+        tiles, start = [], 0
+        for b in batches:
+            counts = [m.shape[0] for m in b.montages]
+            offsets = [start + sum(counts[:s]) for s in range(len(counts))]
+            tiles.append(self.tile_pooler(feats, b, offsets))
+            start += sum(counts)
+        sizes = [t.shape[0] for t in tiles]
+        x = tile_head(torch.cat(tiles))
+        z = projector([F.adaptive_avg_pool2d(x, 1).flatten(1)])[0]
+        return list(z.split(sizes))
+
+    def assemble(self, inputs: List[Tensor]) -> Tuple[MontageBatch, MontageBatch]:
+        """Montages of both branches from ``2 * num_levels`` views."""
+        S = self.num_levels
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2 * S:
+            got = len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs).__name__
+            raise ValueError(f'MCL with num_levels={S} needs {2 * S} views per image (MultiView '
+                             f'num_views=[{S}, {S}] in the pipeline), got {got}')
+        return self.assembler(inputs[:S]), self.assembler(inputs[S:])
+
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        """Symmetrized multi-level InfoNCE; see the class docstring."""
+        batches = self.assemble(inputs)
+        online = self.embed_tiles(self.online_modules(), batches)
+        with torch.no_grad():
+            self.target_net.update_parameters(nn.ModuleList(self.online_modules()))
+            target = self.embed_tiles(list(self.target_net.module), batches)
+        losses: Dict[str, Tensor] = {}
+        for a, b in ((0, 1), (1, 0)):
+            terms = self.head.loss(online[a], batches[a].src, batches[a].level, target[b],
+                                   batches[b].src, batches[b].level, batches[a].num_images)
+            for k, v in terms.items():
+                losses[k] = losses[k] + v if k in losses else v
+        for k in losses:
+            if 'sim' in k:
+                losses[k] = losses[k] / 2
+        return losses

@@ -1,0 +1,31 @@
+import os
+
+import pytest
+import torch
+
+# Deterministic, small CPU runs.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_scope():
+    """Seeded, and inside the plugin's registry scope as a Runner with
+    ``default_scope='mcl_plugin'`` would be."""
+    from mmengine.registry import DefaultScope
+    torch.manual_seed(0)
+    import mcl_plugin  # noqa: F401
+    name = f'mcl_plugin_test_{os.getpid()}'
+    scope = DefaultScope.get_instance(name, scope_name='mcl_plugin') \
+        if not DefaultScope.check_instance_created(name) else DefaultScope.get_instance(name)
+    with DefaultScope.overwrite_default_scope('mcl_plugin'):
+        yield scope
+
+
+@pytest.fixture
+def message_hub():
+    """CosineEMA reads ``max_iters`` from mmengine's MessageHub, as inside a Runner."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('mcl_plugin_tests')
+    hub.update_info('max_iters', 10)
+    hub.update_info('iter', 0)
+    return hub

@@ -1,0 +1,140 @@
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mcl_plugin.registry import MODELS
+
+
+def mcl_cfg(num_levels=3, depth=18, pe='spe', mode='a'):
+    bn = dict(type='BN', requires_grad=True)
+    return dict(
+        type='MCL',
+        num_levels=num_levels,
+        base_momentum=0.01,
+        backbone=dict(type='PEResNet', depth=depth, norm_cfg=bn, zero_init_residual=False,
+                      stem_pos_embed=dict(type=pe)),
+        neck=dict(type='mmdet.FPN', in_channels=[64, 128, 256, 512], out_channels=32,
+                  num_outs=4, norm_cfg=bn),
+        tile_pooler=dict(type='TilePooler', featmap_strides=(4, 8, 16, 32), out_size=2),
+        tile_head=dict(type='ConvTileHead', in_channels=32, conv_channels=32, norm_cfg=bn),
+        projector=dict(type='NonLinearNeck', in_channels=32, hid_channels=64, out_channels=16,
+                       with_avg_pool=False, norm_cfg=dict(type='BN1d')),
+        head=dict(type='MultiLevelContrastiveHead', loss_mode=mode, temperature=0.2,
+                  predictor=dict(type='NonLinearNeck', in_channels=16, hid_channels=64,
+                                 out_channels=16, with_last_bn=False, with_avg_pool=False,
+                                 norm_cfg=dict(type='BN1d'))))
+
+
+def _views(S, B=16, size=64):
+    return [torch.rand(B, 3, size, size) for _ in range(2 * S)]
+
+
+def test_loss_keys_gradients_and_frozen_target(message_hub):
+    model = MODELS.build(mcl_cfg())
+    model.init_weights()
+    losses = model.loss(_views(3), [])
+    assert {f'loss_level{s}' for s in range(3)} <= set(losses)
+    assert {f'pos_sim_level{s}' for s in range(3)} <= set(losses)
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total)
+    total.backward()
+    for name in ('backbone.layer1.0.conv1.weight', 'backbone.conv1.weight',
+                 'neck.lateral_convs.1.conv.weight', 'neck.fpn_convs.3.conv.weight',
+                 'tile_head.shared_convs.0.conv.weight', 'tile_head.shared_convs.3.conv.weight',
+                 'projector.fc0.weight', 'head.predictor.fc0.weight'):
+        p = dict(model.named_parameters())[name]
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # S = 3 reads P5, P4, P3 only: P2's lateral conv gets no gradient
+    assert model.neck.lateral_convs[0].conv.weight.grad is None
+    for p in model.target_net.parameters():
+        assert not p.requires_grad and p.grad is None
+
+
+def test_target_starts_as_online_copy_then_moves_by_ema(message_hub):
+    model = MODELS.build(mcl_cfg())
+    model.init_weights()
+    model.loss(_views(3), [])
+    online = dict(model.backbone.named_parameters())
+    target = dict(model.target_net.module[0].named_parameters())
+    assert all(torch.equal(online[k], target[k]) for k in online)
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(1.0)
+    before = copy.deepcopy(target['conv1.weight'])
+    model.loss(_views(3), [])
+    m = 0.01 * (math.cos(math.pi * 1 / 10) + 1) / 2  # cosine schedule, step 1 of 10
+    expected = (1 - m) * before + m * online['conv1.weight']
+    assert torch.allclose(target['conv1.weight'], expected, atol=1e-6)
+
+
+def test_single_level_is_an_image_level_moco_v3(message_hub):
+    model = MODELS.build(mcl_cfg(num_levels=1))
+    model.init_weights()
+    model.train()
+    views = _views(1, B=8)
+    torch.manual_seed(5)
+    losses = model.loss(views, [])
+    assert set(k for k in losses if 'loss' in k) == {'loss_level0'}
+
+    # the same loss computed by hand: image-level InfoNCE, symmetric, in-batch negatives
+    def embed(modules, x):
+        backbone, neck, head, proj = modules
+        p5 = neck(backbone(x))[3]
+        return proj([F.adaptive_avg_pool2d(head(p5), 1).flatten(1)])[0]
+
+    online = list(model.online_modules())
+    target = list(model.target_net.module)
+    x = torch.cat(views)
+    with torch.no_grad():
+        z = embed(online, x)
+        k = embed(target, x)
+        # the predictor (BN1d) sees one branch at a time, as in the model
+        q1, q2 = model.head.predictor([z[:8]])[0], model.head.predictor([z[8:]])[0]
+    k1, k2 = k[:8], k[8:]
+    labels = torch.arange(8)
+    T = 0.2
+
+    def nce(a, b):
+        logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).t() / T
+        return F.cross_entropy(logits, labels)
+
+    expected = (nce(q1, k2) + nce(q2, k1)) * 0.5 * 2 * T
+    assert losses['loss_level0'].item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_wrong_number_of_views_is_explained(message_hub):
+    model = MODELS.build(mcl_cfg())
+    with pytest.raises(ValueError, match=r'needs 6 views per image \(MultiView'):
+        model.loss(_views(1), [])
+
+
+@pytest.mark.parametrize('mode', ['b', 'd'])
+def test_other_loss_modes_run(message_hub, mode):
+    model = MODELS.build(mcl_cfg(num_levels=2, mode=mode, pe='lpe'))
+    losses = model.loss(_views(2, B=8), [])
+    assert torch.isfinite(sum(v for k, v in losses.items() if 'loss' in k))
+
+
+def test_c4_variant_with_res5_head(message_hub):
+    bn = dict(type='BN', requires_grad=True)
+    cfg = mcl_cfg(num_levels=2)
+    cfg.update(
+        backbone=dict(type='PEResNet', depth=18, num_stages=3, strides=(1, 2, 2),
+                      dilations=(1, 1, 1), out_indices=(2, ), norm_cfg=bn,
+                      stem_pos_embed=dict(type='csg')),
+        neck=dict(type='InterpolatedPyramid', scale_factors=(1, 2)),
+        tile_pooler=dict(type='TilePooler', featmap_strides=(16, 8), out_size=4,
+                         level_to_feat=(0, 1)),
+        tile_head=dict(type='mmdet.ResLayer', depth=18, stage=3, stride=2, norm_cfg=bn,
+                       norm_eval=False),
+        projector=dict(type='NonLinearNeck', in_channels=512, hid_channels=64, out_channels=16,
+                       with_avg_pool=False, norm_cfg=dict(type='BN1d')))
+    model = MODELS.build(cfg)
+    losses = model.loss(_views(2, B=8), [])
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert model.tile_head.layer4[0].conv1.weight.grad is not None
+    assert 'tile_head.layer4.0.conv1.weight' in model.state_dict()
