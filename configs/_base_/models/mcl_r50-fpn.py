@@ -1,9 +1,9 @@
 # MCL with ResNet-50 + FPN (P2-P5) + shared 4-conv head, S = 4 levels (paper default).
 norm_cfg = dict(type='SyncBN', requires_grad=True)
-num_levels = 4
+
 model = dict(
     type='MCL',
-    num_levels=num_levels,
+    num_levels=4,
     # mmengine EMA convention: target = (1 - m) * target + m * online; the paper's 0.99 -> 1.
     base_momentum=0.01,
     end_momentum=0.0,

@@ -1,0 +1,3 @@
+from .color import HueSafeColorJitter, rotate_hue
+
+__all__ = ['HueSafeColorJitter', 'rotate_hue']

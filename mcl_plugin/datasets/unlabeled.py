@@ -1,0 +1,217 @@
+"""A dataset of unlabeled images for self-supervised pre-training."""
+import json
+import logging
+import os
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+
+from mcl_plugin.registry import DATASETS
+
+IMG_EXTENSIONS: Tuple[str, ...] = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+_PREPARE_HINT = ('Build the pre-training images with `python tools/prepare_data.py` (or '
+                 '`--small` for a tiny offline set) and point `data_root`/`data_prefix` at them.')
+_MAX_LISTED_BAD = 10
+
+
+@DATASETS.register_module()
+class UnlabeledImageDataset(BaseDataset):
+    """Images without labels, read from a folder tree, an image list or a COCO json.
+
+    The dataset only lists files; decoding is left to the pipeline (``LoadImageFromFile``).
+    Every item is ``dict(img_path=..., sample_idx=i)`` in a sorted, deterministic order.
+
+    Where the file names come from:
+
+    - no ``ann_file``: every file under ``data_prefix['img_path']`` (recursively) whose
+      extension is in ``extensions``. This covers ImageNet-style class folders and flat COCO
+      image folders alike. Hidden files and folders (``.name``) are skipped.
+    - ``ann_file`` ending in ``.json``: a COCO annotation file; its ``images[].file_name``
+      entries, relative to ``data_prefix['img_path']``.
+    - any other ``ann_file``: an image list, one path relative to ``data_prefix['img_path']``
+      per line. A trailing integer label (ImageNet ``meta/train.txt`` style) is ignored, as
+      are blank lines and lines starting with ``#``.
+
+    Args:
+        data_root (str): Root joined to relative ``ann_file`` and ``data_prefix``.
+            Defaults to ''.
+        data_prefix (str | dict): The image folder, as a string or ``dict(img_path=...)``.
+            Defaults to ''.
+        ann_file (str): Optional image list (``.txt``) or COCO json. Defaults to '' (scan
+            the folder).
+        pipeline (Sequence[dict | Callable]): Transforms applied to each item.
+            Defaults to ().
+        extensions (Sequence[str]): Accepted file extensions (case-insensitive) for the
+            folder scan. Defaults to :data:`IMG_EXTENSIONS`.
+        check_images (bool): Open and decode every image with PIL at init; unreadable ones
+            are skipped, counted and logged (up to 10 names). Raises if none is readable.
+            Defaults to False.
+        metainfo (dict, optional): Meta information of the dataset. Defaults to None.
+        **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
+            (``test_mode``, ``lazy_init``, ``indices``, ``serialize_data`` ...).
+
+    Raises:
+        ValueError: The folder or the list holds no image, or the json has no ``images``.
+        FileNotFoundError: The folder, the list, or a listed image does not exist.
+
+    Example:
+        >>> from mmengine.registry import init_default_scope
+        >>> from mcl_plugin.registry import DATASETS
+        >>> init_default_scope('mcl_plugin')
+        >>> ds = DATASETS.build(dict(type='UnlabeledImageDataset',
+        ...                          data_root='data/pretrain', data_prefix='train',
+        ...                          ann_file='meta/train.txt'))
+    """
+
+    METAINFO: dict = dict(classes=None)
+
+    def __init__(self,
+                 data_root: str = '',
+                 data_prefix: Union[str, Dict[str, str]] = '',
+                 ann_file: str = '',
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 extensions: Sequence[str] = IMG_EXTENSIONS,
+                 check_images: bool = False,
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        if isinstance(data_prefix, str):
+            data_prefix = dict(img_path=data_prefix)
+        if not isinstance(data_prefix, dict) or 'img_path' not in data_prefix:
+            raise TypeError('data_prefix must be a str or dict(img_path=...), '
+                            f'got {data_prefix!r}')
+        self.extensions = tuple(ext.lower() for ext in extensions)
+        self.check_images = check_images
+        self.num_unreadable = 0
+        self.unreadable_files: List[str] = []
+        super().__init__(ann_file=ann_file,
+                         metainfo=metainfo,
+                         data_root=data_root,
+                         data_prefix=data_prefix,
+                         pipeline=list(pipeline),
+                         **kwargs)
+
+    @property
+    def img_prefix(self) -> str:
+        """str: The image folder, already joined with ``data_root``."""
+        return self.data_prefix['img_path']
+
+    def load_data_list(self) -> List[dict]:
+        """Lists the images as ``dict(img_path, sample_idx)``.
+
+        Returns:
+            list[dict]: One dict per image, sorted by path.
+        """
+        if self.ann_file:
+            paths = self._paths_from_ann_file(self.ann_file)
+        else:
+            paths = self._scan_folder(self.img_prefix)
+        if self.check_images:
+            paths = self._drop_unreadable(paths)
+        return [dict(img_path=path, sample_idx=i) for i, path in enumerate(paths)]
+
+    # ------------------------------------------------------------------ folder scan
+    def _scan_folder(self, folder: str) -> List[str]:
+        """Returns every image file under ``folder``, sorted by relative path."""
+        if not folder:
+            raise ValueError('UnlabeledImageDataset needs an image folder: set `data_prefix` '
+                             '(and/or `data_root`) or an `ann_file`. ' + _PREPARE_HINT)
+        if not osp.isdir(folder):
+            raise FileNotFoundError(f'Image folder {folder!r} does not exist. ' + _PREPARE_HINT)
+        rel_paths = []
+        for root, dirs, files in os.walk(folder, followlinks=True):
+            dirs[:] = [d for d in dirs if not d.startswith('.')]
+            for name in files:
+                if not name.startswith('.') and name.lower().endswith(self.extensions):
+                    rel_paths.append(osp.relpath(osp.join(root, name), folder))
+        if not rel_paths:
+            raise ValueError(f'No image with extension {"/".join(self.extensions)} found under '
+                             f'{folder!r} (searched recursively). ' + _PREPARE_HINT)
+        return [osp.join(folder, rel) for rel in sorted(rel_paths)]
+
+    # ------------------------------------------------------------------ list / json
+    def _paths_from_ann_file(self, ann_file: str) -> List[str]:
+        """Reads the image names of an image list or a COCO json and checks they exist."""
+        if not osp.isfile(ann_file):
+            raise FileNotFoundError(f'ann_file {ann_file!r} does not exist. ' + _PREPARE_HINT)
+        if ann_file.lower().endswith('.json'):
+            names = self._names_from_coco(ann_file)
+        else:
+            names = self._names_from_list(ann_file)
+        if not names:
+            raise ValueError(f'ann_file {ann_file!r} lists no image: it needs one image path '
+                             'per line, relative to data_prefix. ' + _PREPARE_HINT)
+        paths = [osp.join(self.img_prefix, name) for name in names]
+        for name, path in zip(names, paths):
+            if not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'Image {path!r} (entry {name!r} of {ann_file!r}) does not exist. Check '
+                    f'that data_prefix ({self.img_prefix!r}) is the folder the list is '
+                    'relative to, or rebuild the data with tools/prepare_data.py.')
+        return paths
+
+    @staticmethod
+    def _names_from_list(ann_file: str) -> List[str]:
+        """Parses ``path [label]`` lines; the label is ignored."""
+        names = []
+        with open(ann_file, encoding='utf-8') as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith('#'):
+                    continue
+                parts = line.rsplit(maxsplit=1)
+                if len(parts) == 2 and parts[1].lstrip('-').isdigit():
+                    line = parts[0]
+                names.append(line)
+        return names
+
+    @staticmethod
+    def _names_from_coco(ann_file: str) -> List[str]:
+        """Returns ``images[].file_name`` of a COCO json, in file order."""
+        with open(ann_file, encoding='utf-8') as f:
+            try:
+                coco = json.load(f)
+            except json.JSONDecodeError as err:
+                raise ValueError(f'ann_file {ann_file!r} is not valid json: {err}') from err
+        images = coco.get('images') if isinstance(coco, dict) else None
+        if not isinstance(images, list):
+            raise ValueError(f'COCO ann_file {ann_file!r} has no "images" list; expected '
+                             '{"images": [{"file_name": ...}, ...], ...}.')
+        names = []
+        for i, image in enumerate(images):
+            if not isinstance(image, dict) or 'file_name' not in image:
+                raise ValueError(f'images[{i}] of {ann_file!r} has no "file_name".')
+            names.append(image['file_name'])
+        return names
+
+    # ------------------------------------------------------------------ image check
+    def _drop_unreadable(self, paths: List[str]) -> List[str]:
+        """Decodes every image with PIL; drops, counts and logs the unreadable ones."""
+        from PIL import Image
+
+        readable, bad = [], []
+        for path in paths:
+            try:
+                with Image.open(path) as img:
+                    img.load()
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+                bad.append((path, f'{type(err).__name__}: {err}'))
+            else:
+                readable.append(path)
+        self.num_unreadable = len(bad)
+        self.unreadable_files = [path for path, _ in bad]
+        source = self.ann_file or self.img_prefix
+        if bad:
+            shown = '\n  '.join(f'{p} ({why})' for p, why in bad[:_MAX_LISTED_BAD])
+            more = f'\n  ... and {len(bad) - _MAX_LISTED_BAD} more' \
+                if len(bad) > _MAX_LISTED_BAD else ''
+            print_log(
+                f'UnlabeledImageDataset: skipped {len(bad)} of {len(paths)} unreadable images '
+                f'from {source!r}:\n  {shown}{more}',
+                logger='current',
+                level=logging.WARNING)
+        if not readable:
+            raise ValueError(f'None of the {len(paths)} images from {source!r} could be read '
+                             '(all are corrupt, empty or not images). ' + _PREPARE_HINT)
+        return readable

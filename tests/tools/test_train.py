@@ -1,0 +1,81 @@
+"""End-to-end runs of the training entry points on CPU: tools/train.py and `mim train`."""
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+from mmengine.config import Config
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO, 'configs', 'mcl', 'mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py')
+BIN = osp.dirname(sys.executable)
+
+
+def tiny_demo_config(tmp_path, data_root, iters, img=64):
+    """The CPU demo config at 64 px (tiles 64/32/16 px = 2x2 cells of P5/P4/P3)."""
+    cfg = Config.fromfile(DEMO)
+    for views in cfg.train_dataloader.dataset.pipeline[1].transforms:
+        views[0].scale = img
+    cfg.model.tile_pooler.out_size = img // 32
+    cfg.train_dataloader.dataset.data_root = str(data_root)
+    cfg.train_dataloader.num_workers = 1
+    cfg.train_dataloader.persistent_workers = False
+    cfg.train_cfg.max_iters = iters
+    warmup = max(1, iters // 10)
+    cfg.param_scheduler[0].end = warmup
+    cfg.param_scheduler[1].begin = warmup
+    cfg.param_scheduler[1].T_max = iters - warmup
+    cfg.param_scheduler[1].end = iters
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = iters
+    path = osp.join(tmp_path, 'mcl_tiny_demo.py')
+    cfg.dump(path)
+    return path
+
+
+def _losses(work_dir):
+    logs = [osp.join(dp, f) for dp, _, fs in os.walk(work_dir) for f in fs
+            if f.endswith('.json') and f != 'scalars.json' and 'vis_data' in dp]
+    assert logs, f'no json log under {work_dir}'
+    with open(sorted(logs)[-1]) as f:
+        return [json.loads(line)['loss'] for line in f if '"loss"' in line]
+
+
+def _run(cmd, cwd=REPO, timeout=600):
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_runner_trains_demo_config_20_iters_loss_goes_down(tmp_path, small_data):
+    cfg = tiny_demo_config(tmp_path, small_data / 'pretrain', iters=20)
+    work = tmp_path / 'work'
+    _run([sys.executable, 'tools/train.py', cfg, '--work-dir', str(work)])
+    assert (work / 'iter_20.pth').exists()
+    losses = _losses(work)
+    assert len(losses) == 20
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5, losses
+
+
+@pytest.mark.slow
+def test_mim_train_plugin_config(tmp_path, small_data):
+    if shutil.which('mim', path=BIN) is None:
+        pytest.fail('mim is not installed in the environment (tools/setup.sh installs openmim)')
+    cfg = tiny_demo_config(tmp_path, small_data / 'pretrain', iters=2)
+    work = tmp_path / 'mim_work'
+    _run([osp.join(BIN, 'mim'), 'train', 'mcl_plugin', cfg, '--work-dir', str(work)],
+         cwd=tmp_path)
+    assert (work / 'iter_2.pth').exists()
+
+
+def test_mim_finds_the_plugin_package_layout():
+    from mim.utils import get_installed_path
+    root = get_installed_path('mcl_plugin')
+    assert osp.isfile(osp.join(root, '.mim', 'tools', 'train.py'))
+    assert osp.isfile(osp.join(root, '.mim', 'configs', 'mcl', osp.basename(DEMO)))
