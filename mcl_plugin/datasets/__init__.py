@@ -1,4 +1,5 @@
 from .transforms import *  # noqa: F401,F403
+from .object_crops import CocoObjectCropDataset
 from .unlabeled import UnlabeledImageDataset
 
-__all__ = ['UnlabeledImageDataset']
+__all__ = ['CocoObjectCropDataset', 'UnlabeledImageDataset']

@@ -1,1 +1,24 @@
+"""Renderers that draw what a pre-training pipeline feeds the model (used by
+``tools/browse_dataset.py``).
 
+A renderer takes the model config (``ConfigDict``), one sample after the data pipeline (the
+dict ``PackInputs`` produced: ``inputs`` = list of CHW uint8 tensors, ``data_samples``), and
+returns an ``HxWx3`` uint8 RGB image. Register it under the algorithm's ``model.type``.
+"""
+from typing import Callable, Dict
+
+RENDERERS: Dict[str, Callable] = {}
+
+
+def register_renderer(*model_types: str) -> Callable:
+    """Decorator: ``@register_renderer('MCL')``."""
+
+    def wrap(fn: Callable) -> Callable:
+        for name in model_types:
+            RENDERERS[name] = fn
+        return fn
+
+    return wrap
+
+
+__all__ = ['RENDERERS', 'register_renderer']

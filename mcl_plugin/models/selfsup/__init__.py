@@ -1,3 +1,7 @@
 from .mcl import MCL
+from .mcl_supervised import MCLSupervised
+from .montage_base import MontageSupervisor
 
-__all__ = ['MCL']
+__all__ = ['MCL', 'MCLSupervised', 'MontageSupervisor']
+from .plrc import PLRC  # noqa: E402
+__all__ += ['PLRC']

@@ -2,8 +2,6 @@
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
-from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
@@ -11,10 +9,11 @@ from torch import Tensor, nn
 from mcl_plugin.registry import MODELS
 
 from ..utils.montage import MontageBatch
+from .montage_base import MontageSupervisor
 
 
 @MODELS.register_module()
-class MCL(BaseSelfSupervisor):
+class MCL(MontageSupervisor):
     """MCL self-supervised pre-training of backbone + FPN + a shared 4-conv head.
 
     Inputs are ``2 * num_levels`` augmented views of every image (the data pipeline's
@@ -56,20 +55,17 @@ class MCL(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if not 1 <= num_levels <= 4:
-            raise ValueError(f'num_levels must be in 1..4, got {num_levels}')
-        head = dict(head, num_levels=num_levels) if isinstance(head, dict) else head
         super().__init__(
             backbone=backbone,
             neck=neck,
+            tile_head=tile_head,
             head=head,
+            num_levels=num_levels,
+            assembler=assembler,
+            tile_pooler=tile_pooler,
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.num_levels = num_levels
-        self.assembler = MODELS.build(assembler)
-        self.tile_pooler = MODELS.build(tile_pooler)
-        self.tile_head = MODELS.build(tile_head)
         self.projector = MODELS.build(projector)
         self.target_net = CosineEMA(
             nn.ModuleList(self.online_modules()),
@@ -92,26 +88,14 @@ class MCL(BaseSelfSupervisor):
             list[Tensor]: ``(T_b, D)`` per batch, in the batch's tile order.
         """
         backbone, neck, tile_head, projector = modules
-        images = torch.cat([m for b in batches for m in b.montages])
-        feats = neck(backbone(images))
-        tiles, start = [], 0
-        for b in batches:
-            counts = [m.shape[0] for m in b.montages]
-            offsets = [start + sum(counts[:s]) for s in range(len(counts))]
-            tiles.append(self.tile_pooler(feats, b, offsets))
-            start += sum(counts)
-        sizes = [t.shape[0] for t in tiles]
-        x = tile_head(torch.cat(tiles))
-        z = projector([F.adaptive_avg_pool2d(x, 1).flatten(1)])[0]
-        return list(z.split(sizes))
+        pooled = self.pooled_tiles(backbone, neck, tile_head, batches)
+        z = projector([torch.cat(pooled)])[0]
+        return list(z.split([p.shape[0] for p in pooled]))
 
     def assemble(self, inputs: List[Tensor]) -> Tuple[MontageBatch, MontageBatch]:
         """Montages of both branches from ``2 * num_levels`` views."""
         S = self.num_levels
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2 * S:
-            got = len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs).__name__
-            raise ValueError(f'MCL with num_levels={S} needs {2 * S} views per image (MultiView '
-                             f'num_views=[{S}, {S}] in the pipeline), got {got}')
+        self.check_views(inputs, branches=2)
         return self.assembler(inputs[:S]), self.assembler(inputs[S:])
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],

@@ -10,3 +10,5 @@ __all__ = [
     'SinCosStemEmbedding', 'build_stem_embedding', 'sincos_1d', 'TilePooler',
     'montage_level_to_feature'
 ]
+from .queue import NegativeQueue  # noqa: E402
+__all__ += ['NegativeQueue']
