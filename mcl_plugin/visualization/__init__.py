@@ -21,4 +21,6 @@ def register_renderer(*model_types: str) -> Callable:
     return wrap
 
 
+from . import mcl_vis  # noqa: E402,F401
+
 __all__ = ['RENDERERS', 'register_renderer']

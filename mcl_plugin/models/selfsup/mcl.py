@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
 
+from ..utils.ema import ema_momentum
 from ..utils.montage import MontageBatch
 from .montage_base import MontageSupervisor
 
@@ -115,4 +116,5 @@ class MCL(MontageSupervisor):
         for k in losses:
             if 'sim' in k:
                 losses[k] = losses[k] / 2
+        losses['ema_momentum'] = torch.tensor(ema_momentum(self.target_net))
         return losses
