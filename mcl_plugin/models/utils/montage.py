@@ -44,7 +44,8 @@ def assemble_montage(images: Tensor,
                      level: int,
                      generator: Optional[torch.Generator] = None,
                      remainder: str = 'pad',
-                     mode: str = 'bilinear') -> Tuple[Tensor, Tensor]:
+                     mode: str = 'bilinear',
+                     shuffle: bool = True) -> Tuple[Tensor, Tensor]:
     """Assemble ``(B, C, H, W)`` images into montages of ``2**level x 2**level`` tiles.
 
     Images are downsampled by ``r = 2**level``, shuffled and tiled row-major: tile ``(i, j)`` of
@@ -66,6 +67,9 @@ def assemble_montage(images: Tensor,
         generator (torch.Generator, optional): Source of the shuffle.
         remainder (str): ``'pad'`` or ``'error'``, see above.
         mode (str): Interpolation mode of the downsampling. Defaults to ``'bilinear'``.
+        shuffle (bool): Shuffle before tiling (the paper's recipe). ``False`` tiles images in
+            batch order, which makes montages independent of how a global batch is split over
+            ranks (used to test distributed equivalence). Defaults to True.
 
     Returns:
         tuple[Tensor, Tensor]: ``montages`` of shape ``(ceil(B / 4**level), C, H, W)`` and
@@ -87,7 +91,8 @@ def assemble_montage(images: Tensor,
     if num_montages * n != B and remainder == 'error':
         raise ValueError(f'batch of {B} images does not fill level-{level} montages of {n} tiles; '
                          "use a batch size divisible by 4**level or remainder='pad'")
-    perm = _randperm(B, generator, images.device)
+    perm = _randperm(B, generator, images.device) if shuffle else torch.arange(
+        B, device=images.device)
     if num_montages * n != B:
         perm = perm.repeat(math.ceil(num_montages * n / B))[:num_montages * n]
     src_index = perm.view(num_montages, r, r)
@@ -150,14 +155,17 @@ class MontageAssembler(BaseModule):
     Args:
         remainder (str): Remainder rule of :func:`assemble_montage`. Defaults to ``'pad'``.
         mode (str): Downsampling interpolation. Defaults to ``'bilinear'``.
+        shuffle (bool): See :func:`assemble_montage`. Defaults to True.
     """
 
-    def __init__(self, remainder: str = 'pad', mode: str = 'bilinear') -> None:
+    def __init__(self, remainder: str = 'pad', mode: str = 'bilinear',
+                 shuffle: bool = True) -> None:
         super().__init__()
         if remainder not in REMAINDER_RULES:
             raise ValueError(f'remainder must be one of {REMAINDER_RULES}, got {remainder!r}')
         self.remainder = remainder
         self.mode = mode
+        self.shuffle = shuffle
 
     def forward(self,
                 views: Sequence[Tensor],
@@ -171,7 +179,7 @@ class MontageAssembler(BaseModule):
             if view.shape != views[0].shape:
                 raise ValueError(f'view of level {s} has shape {tuple(view.shape)}, expected '
                                  f'{tuple(views[0].shape)}: all levels need same-size views')
-            m, idx = assemble_montage(view, s, generator, self.remainder, self.mode)
+            m, idx = assemble_montage(view, s, generator, self.remainder, self.mode, self.shuffle)
             montages.append(m)
             src_index.append(idx)
             padded.append(idx.numel() - B)
