@@ -10,6 +10,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
+# Fails fast on a NaN/Inf loss and never writes a checkpoint with non-finite weights.
+custom_hooks = [dict(type='NaNGuardHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,
