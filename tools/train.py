@@ -8,6 +8,12 @@ Examples:
 """
 import argparse
 import os
+
+# torch >= 2.6 loads checkpoints with weights_only=True, but mmengine 0.10 runner checkpoints
+# (message hub, RNG states, optimizer) are full pickles: resuming / load_from / testing a
+# checkpoint written by a Runner would fail. These entry points load checkpoints the user
+# produced; set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=0 to refuse them.
+os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 import os.path as osp
 
 from mmengine.config import Config, DictAction

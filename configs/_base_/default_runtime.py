@@ -10,8 +10,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-# Fails fast on a NaN/Inf loss and never writes a checkpoint with non-finite weights.
-custom_hooks = [dict(type='NaNGuardHook')]
+# NaNGuardHook: fail fast on a NaN/Inf loss, never write a checkpoint with non-finite weights.
+# RandomStateHook: RNG states travel with checkpoints, so --resume repeats an uninterrupted run.
+custom_hooks = [dict(type='NaNGuardHook'), dict(type='RandomStateHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

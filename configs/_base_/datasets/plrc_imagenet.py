@@ -3,9 +3,8 @@
 # its 4x4 grid region map at the feature resolution R, then colour jitter (0.4, 0.4, 0.4, 0.1)
 # p = 0.8, grayscale p = 0.2, Gaussian blur sigma in [0.1, 2] p = 0.5. Crop pairs are redrawn
 # (at most 20 times) until they overlap by >= 50% of the smaller crop and share a region.
+# grid_size / mask_size must equal model.grid_size / model.resolution (4 / R = 56).
 img_size = 224
-grid_size = 4
-resolution = 56
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 
@@ -20,7 +19,7 @@ view_pipeline = [
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='GridRegionTwoView', size=img_size, grid_size=grid_size, mask_size=resolution,
+    dict(type='GridRegionTwoView', size=img_size, grid_size=4, mask_size=56,
          crop_ratio_range=(0.2, 1.0), flip_prob=0.5, min_overlap=0.5, min_common_regions=1,
          max_tries=20, interpolation='bilinear', backend='pillow',
          transforms=[view_pipeline, view_pipeline]),

@@ -1,7 +1,7 @@
 # PLRC on asymmetric MoCo v2 with ResNet-50 (paper defaults: 4x4 grid, N = 16 regions,
 # P = 16 points, R = 56 (Table 3f default; Sec. 4.1 says 64), tau_t = 0.07, tau_s = 0.1,
 # alpha = 0.5, beta = 0.7). MoCo v2 parts: BN with shuffle BN across GPUs, queue 65536 x 128,
-# tau = 0.2, momentum 0.999.
+# tau = 0.2, momentum 0.999. Leaf configs add PLRCDistillWarmupHook to custom_hooks.
 norm_cfg = dict(type='BN', requires_grad=True)
 grid_size = 4
 resolution = 56
@@ -46,6 +46,3 @@ model = dict(
         teacher_temperature=0.07,
         alpha=0.5,
         beta=0.7))
-
-# No affinity distillation for the first 30 epochs (Sec. 4.1).
-custom_hooks = [dict(type='PLRCDistillWarmupHook', warmup=30, by_epoch=True)]

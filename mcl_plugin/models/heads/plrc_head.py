@@ -12,7 +12,9 @@ from ..losses.info_nce import info_nce
 from ..utils.queue import NegativeQueue
 
 
-def point_affinity_distillation(student_query: Tensor, teacher_query: Tensor, keys: Tensor,
+def point_affinity_distillation(student_query: Tensor,
+                                teacher_query: Tensor,
+                                keys: Tensor,
                                 student_temperature: float = 0.1,
                                 teacher_temperature: float = 0.07) -> Tensor:
     """Cross entropy between the teacher's and the student's point affinities (Eq. 4).
@@ -134,11 +136,16 @@ class PLRCHead(BaseModule):
         """Point-level region contrast ``L_c`` (Eq. 2) over ``(M, D)`` query/key points."""
         pos_mask = ((image_ids[:, None] == image_ids[None, :]) &
                     (region_ids[:, None] == region_ids[None, :]))
-        return info_nce(query, keys.detach(), pos_mask=pos_mask,
-                        temperature=self.point_temperature)
+        return info_nce(query, keys.detach(), pos_mask=pos_mask, temperature=self.point_temperature)
 
-    def loss(self, img_query: Tensor, img_key: Tensor, point_query: Tensor, point_key: Tensor,
-             image_ids: Tensor, region_ids: Tensor, distill: bool = True) -> Dict[str, Tensor]:
+    def loss(self,
+             img_query: Tensor,
+             img_key: Tensor,
+             point_query: Tensor,
+             point_key: Tensor,
+             image_ids: Tensor,
+             region_ids: Tensor,
+             distill: bool = True) -> Dict[str, Tensor]:
         """All PLRC terms.
 
         Args:
@@ -168,12 +175,11 @@ class PLRCHead(BaseModule):
                                                   self.student_temperature,
                                                   self.teacher_temperature)
         zero = l_m.new_zeros(())
-        return dict(
-            loss_point_contrast=self.beta * self.alpha * l_c,
-            loss_distill=self.beta * (1 - self.alpha) * l_a if distill else zero,
-            loss_moco=(1 - self.beta) * l_m,
-            point_nce=l_c.detach(),
-            affinity_ce=l_a.detach(),
-            image_nce=l_m.detach(),
-            image_pos_sim=pos_sim,
-            distill_on=l_m.new_tensor(float(distill)))
+        return dict(loss_point_contrast=self.beta * self.alpha * l_c,
+                    loss_distill=self.beta * (1 - self.alpha) * l_a if distill else zero,
+                    loss_moco=(1 - self.beta) * l_m,
+                    point_nce=l_c.detach(),
+                    affinity_ce=l_a.detach(),
+                    image_nce=l_m.detach(),
+                    image_pos_sim=pos_sim,
+                    distill_on=l_m.new_tensor(float(distill)))

@@ -28,9 +28,8 @@ class PLRCDenseNeck(BaseModule):
                  out_channels: int,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
-        self.mlp = nn.Sequential(
-            nn.Conv2d(in_channels, hid_channels, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(hid_channels, out_channels, 1))
+        self.mlp = nn.Sequential(nn.Conv2d(in_channels, hid_channels, 1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(hid_channels, out_channels, 1))
 
     def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> Tuple[Tensor]:
         """Project the last feature map.

@@ -116,6 +116,11 @@ class PLRC(BaseSelfSupervisor):
       cells, and the losses are computed by the head
       (:class:`~mcl_plugin.models.heads.PLRCHead`: ``L_c``, ``L_a``, ``L_m``).
 
+    The distillation student is ``A_{ik'}`` (online query points vs momentum key points) and
+    the teacher ``A_{i'k'}`` (momentum points of view v' vs the same keys); the reasoning for
+    this reading of the paper's Eqs. 3-4 is in
+    :func:`~mcl_plugin.models.heads.plrc_head.point_affinity_distillation`.
+
     The distillation ``L_a`` is switched by :meth:`set_distillation`, normally from
     :class:`~mcl_plugin.engine.hooks.PLRCDistillWarmupHook` (paper: off for 30 epochs). Without
     that hook it is on from the first iteration.
@@ -152,13 +157,12 @@ class PLRC(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(backbone=backbone,
+                         neck=neck,
+                         head=head,
+                         pretrained=pretrained,
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         self.projector = MODELS.build(projector)
         self.grid_size = grid_size
         self.num_regions = num_regions
@@ -166,8 +170,8 @@ class PLRC(BaseSelfSupervisor):
         self.resolution = resolution
         self.shuffle_bn = shuffle_bn
         self.distill_active = True
-        self.target_net = ExponentialMovingAverage(
-            nn.ModuleList(self.online_modules()), momentum=momentum)
+        self.target_net = ExponentialMovingAverage(nn.ModuleList(self.online_modules()),
+                                                   momentum=momentum)
 
     def online_modules(self) -> List[nn.Module]:
         """Modules mirrored by the momentum encoder, in ``target_net.module`` order."""
@@ -182,7 +186,9 @@ class PLRC(BaseSelfSupervisor):
         backbone, neck, projector = modules
         feats = backbone(images)
         dense = projector(feats)[0]
-        dense = F.interpolate(dense, size=(self.resolution, self.resolution), mode='bilinear',
+        dense = F.interpolate(dense,
+                              size=(self.resolution, self.resolution),
+                              mode='bilinear',
                               align_corners=False)
         return neck(feats)[0], dense
 
@@ -205,11 +211,12 @@ class PLRC(BaseSelfSupervisor):
         maps = torch.stack([torch.as_tensor(ds.region_masks) for ds in data_samples])
         return resize_region_maps(maps.to(device=device, dtype=torch.long), self.resolution)
 
-    def sample_points(self, maps: Tensor,
+    def sample_points(self,
+                      maps: Tensor,
                       generator: Optional[torch.Generator] = None) -> RegionPoints:
         """:func:`sample_region_points` with this model's ``N``, ``P`` and grid."""
-        return sample_region_points(maps[:, 0], maps[:, 1], self.grid_size**2,
-                                    self.num_regions, self.num_points, generator)
+        return sample_region_points(maps[:, 0], maps[:, 1], self.grid_size**2, self.num_regions,
+                                    self.num_points, generator)
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
@@ -223,10 +230,14 @@ class PLRC(BaseSelfSupervisor):
         valid = pts.valid
         query = gather_points(dense, pts.index_q)[valid]  # (B_v, M, D)
         key = gather_points(dense_k, pts.index_k)[valid]
-        image_ids = torch.arange(query.shape[0], device=query.device)[:, None].expand(
-            -1, query.shape[1])
-        losses = self.head.loss(z, z_k, query.flatten(0, 1), key.flatten(0, 1),
-                                image_ids.flatten(), pts.regions[valid].flatten(),
+        image_ids = torch.arange(query.shape[0],
+                                 device=query.device)[:, None].expand(-1, query.shape[1])
+        losses = self.head.loss(z,
+                                z_k,
+                                query.flatten(0, 1),
+                                key.flatten(0, 1),
+                                image_ids.flatten(),
+                                pts.regions[valid].flatten(),
                                 distill=self.distill_active)
         losses['common_regions'] = pts.common.sum(1).float().mean()
         losses['valid_images'] = valid.float().mean()

@@ -1,0 +1,247 @@
+"""Two augmented views of an image that carry an ``n x n`` grid of region masks (PLRC).
+
+PLRC (Bai et al., CVPR 2022, Sec. 3.2) divides every image into a non-overlapping ``n x n`` grid
+of regions; "each augmentation v is paired with masks, and each mask denotes the corresponding
+region under the same geometric transformation as v with which it shares resolution".
+:class:`GridRegionTwoView` makes the two views itself so that the geometric parameters of each
+view (random resized crop, flip) are known and applied to an integer region-id map as well.
+"""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform, Compose
+from mmpretrain.datasets.transforms import RandomResizedCrop
+
+from mcl_plugin.registry import TRANSFORMS
+
+#: Transforms that move pixels. They must not appear in the per-view (photometric) pipelines of
+#: :class:`GridRegionTwoView`: the region maps would no longer follow the image.
+GEOMETRIC_TRANSFORMS = frozenset({
+    'RandomResizedCrop', 'RandomCrop', 'CenterCrop', 'Resize', 'ResizeEdge', 'RandomFlip', 'Flip',
+    'RandomResize', 'RandomChoiceResize', 'Rotate', 'Shear', 'Translate', 'Pad',
+    'RandomResizedCropAndInterpolationWithTwoPic', 'EfficientNetRandomCrop', 'MultiView',
+    'GridRegionTwoView', 'Albu', 'Albumentations', 'RandomAffine'
+})
+
+Box = Tuple[int, int, int, int]  # (x1, y1, x2, y2), x2/y2 exclusive, source pixels
+
+
+def grid_region_map(height: int, width: int, grid_size: int) -> np.ndarray:
+    """Region id of every pixel of an ``height x width`` image for an ``n x n`` grid.
+
+    Pixel ``(y, x)`` (centre ``(y + 0.5, x + 0.5)``) belongs to row ``floor((y + 0.5) n / H)``
+    and column ``floor((x + 0.5) n / W)``; its id is ``row * n + col`` (row-major, ``0`` is
+    the top-left region).
+
+    Returns:
+        np.ndarray: ``(height, width)`` ``uint8`` ids in ``[0, n * n)``.
+    """
+    rows = np.floor((np.arange(height) + 0.5) * grid_size / height).astype(np.int64)
+    cols = np.floor((np.arange(width) + 0.5) * grid_size / width).astype(np.int64)
+    return (rows[:, None] * grid_size + cols[None, :]).astype(np.uint8)
+
+
+def crop_resize_flip_nearest(id_map: np.ndarray, box: Box, size: int, flip: bool) -> np.ndarray:
+    """Nearest-neighbour version of crop -> resize to ``size x size`` -> horizontal flip.
+
+    Output pixel ``(u, v)`` takes the source pixel under its centre,
+    ``x = x1 + (v + 0.5) * w / size`` (``w = x2 - x1``), which is the centre-aligned sampling
+    rule of the bilinear/bicubic image resize, so the map stays registered with the image at
+    any ``size`` (also at a lower resolution than the image, e.g. the PLRC feature size R).
+    """
+    x1, y1, x2, y2 = box
+    ys = np.floor(y1 + (np.arange(size) + 0.5) * (y2 - y1) / size).astype(np.int64)
+    xs = np.floor(x1 + (np.arange(size) + 0.5) * (x2 - x1) / size).astype(np.int64)
+    out = id_map[np.clip(ys, y1, y2 - 1)[:, None], np.clip(xs, x1, x2 - 1)[None, :]]
+    return np.ascontiguousarray(out[:, ::-1]) if flip else out
+
+
+def box_overlap(a: Box, b: Box) -> float:
+    """Intersection area of two boxes divided by the area of the smaller one (0..1)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(iw * ih) / float(smaller)
+
+
+def common_regions(maps: np.ndarray, num_regions: int) -> np.ndarray:
+    """``(num_regions,)`` bool: regions with at least one pixel in every map of ``maps``."""
+    present = [np.bincount(m.ravel(), minlength=num_regions)[:num_regions] > 0 for m in maps]
+    return np.logical_and.reduce(present)
+
+
+@TRANSFORMS.register_module()
+class GridRegionTwoView(BaseTransform):
+    """Two MoCo v2 views of an image with the ``n x n`` grid region masks of each view.
+
+    For each of the two views: a random resized crop (parameters drawn by mmpretrain's
+    :class:`RandomResizedCrop`, so the crop distribution is MoCo v2's), a resize to
+    ``size x size``, a horizontal flip with probability ``flip_prob``, then the view's
+    photometric pipeline (colour jitter, grayscale, blur, ...). The same crop box and flip are
+    applied with nearest-neighbour sampling to the integer region-id map of the image
+    (:func:`grid_region_map`), giving an ``mask_size x mask_size`` region map per view.
+
+    **Overlap rule.** A pair of crop boxes is accepted when the intersection covers at least
+    ``min_overlap`` of the smaller crop (:func:`box_overlap`) *and* at least
+    ``min_common_regions`` grid regions appear in both region maps. Up to ``max_tries`` pairs
+    are drawn (both boxes re-drawn each time). If none is accepted, the pair with the largest
+    overlap among those with ``min_common_regions`` common regions is used; if no pair had
+    any, the second view re-uses the first view's crop box (its flip and photometric
+    augmentation stay independent), so every region visible in view 1 is common.
+
+    **Outputs** (in addition to ``img``, which becomes the list of the two views):
+
+    - ``region_masks`` (``(2, mask_size, mask_size)`` ``uint8``): region id per pixel of each
+      view, ``row * n + col`` of the original image's grid.
+    - ``common_regions`` (``(n * n,)`` bool): regions present in both region maps.
+    - ``crop_boxes`` (``(2, 4)`` float32): ``x1, y1, x2, y2`` of each crop in original image
+      pixels (``x2``/``y2`` exclusive).
+    - ``flips`` (``(2,)`` bool), ``region_overlap`` (float, :func:`box_overlap` of the chosen
+      pair), ``overlap_tries`` (int, pairs drawn).
+
+    Pack them with ``PackInputs(algorithm_keys=('region_masks', 'common_regions', ...))``.
+
+    Args:
+        size (int): Side of the square views. Defaults to 224.
+        transforms (Sequence[Sequence[dict]]): Two photometric pipelines, one per view (MoCo
+            v2 uses the same recipe for both). Geometric transforms, also inside a wrapper
+            such as ``RandomApply``, are rejected. Defaults to two empty pipelines.
+        grid_size (int): ``n`` of the ``n x n`` grid (paper default 4; 2..16).
+        mask_size (int, optional): Side of the region maps; None = ``size``. PLRC configs set
+            it to the feature resolution ``R`` so the maps index the up-sampled feature map.
+        crop_ratio_range (tuple[float, float]): Crop area range. Defaults to (0.2, 1.0)
+            (MoCo v2).
+        aspect_ratio_range (tuple[float, float]): Defaults to (3/4, 4/3).
+        flip_prob (float): Horizontal flip probability per view. Defaults to 0.5.
+        min_overlap (float): Overlap threshold of the rule above. Defaults to 0.5.
+        min_common_regions (int): Common regions required. Defaults to 1.
+        max_tries (int): Bound on drawn pairs. Defaults to 20.
+        interpolation (str): Image resize interpolation. Defaults to 'bilinear'.
+        backend (str): 'cv2' or 'pillow'. Defaults to 'pillow'.
+    """
+
+    def __init__(self,
+                 size: int = 224,
+                 transforms: Sequence[Sequence[dict]] = ((), ()),
+                 grid_size: int = 4,
+                 mask_size: Optional[int] = None,
+                 crop_ratio_range: Tuple[float, float] = (0.2, 1.0),
+                 aspect_ratio_range: Tuple[float, float] = (3. / 4., 4. / 3.),
+                 flip_prob: float = 0.5,
+                 min_overlap: float = 0.5,
+                 min_common_regions: int = 1,
+                 max_tries: int = 20,
+                 interpolation: str = 'bilinear',
+                 backend: str = 'pillow') -> None:
+        if len(transforms) != 2:
+            raise ValueError(f'GridRegionTwoView needs two per-view pipelines, got '
+                             f'{len(transforms)}')
+        for i, pipeline in enumerate(transforms):
+            for t in pipeline:
+                name = t.get('type') if isinstance(t, dict) else type(t).__name__
+                name = str(name).split('.')[-1]
+                inner = t.get('transforms', []) if isinstance(t, dict) else []
+                if name in GEOMETRIC_TRANSFORMS or any(
+                        isinstance(s, dict)
+                        and str(s.get('type', '')).split('.')[-1] in GEOMETRIC_TRANSFORMS
+                        for s in inner):
+                    raise ValueError(
+                        f'view pipeline {i} contains the geometric transform {name}: '
+                        'GridRegionTwoView does the crop/resize/flip itself so the region masks '
+                        'follow the image; keep only photometric transforms there.')
+        if not 2 <= grid_size <= 16:
+            raise ValueError(f'grid_size must be in 2..16 (ids are uint8), got {grid_size}')
+        if not 0. <= min_overlap <= 1. or max_tries < 1 or min_common_regions < 1:
+            raise ValueError('need 0 <= min_overlap <= 1, max_tries >= 1, '
+                             'min_common_regions >= 1')
+        self.size = size
+        self.mask_size = mask_size or size
+        self.grid_size = grid_size
+        self.flip_prob = flip_prob
+        self.min_overlap = min_overlap
+        self.min_common_regions = min_common_regions
+        self.max_tries = max_tries
+        self.interpolation = interpolation
+        self.backend = backend
+        self.crop_sampler = RandomResizedCrop(scale=size,
+                                              crop_ratio_range=crop_ratio_range,
+                                              aspect_ratio_range=aspect_ratio_range,
+                                              interpolation=interpolation,
+                                              backend=backend)
+        self.pipelines = [Compose(list(p)) for p in transforms]
+
+    def _draw_box(self, img: np.ndarray) -> Box:
+        top, left, h, w = self.crop_sampler.rand_crop_params(img)
+        return int(left), int(top), int(left + w), int(top + h)
+
+    def sample_boxes(self, img: np.ndarray, id_map: np.ndarray) -> Tuple[List[Box], float, int]:
+        """Two crop boxes satisfying the overlap rule (see the class docstring).
+
+        Returns:
+            tuple: ``([box1, box2], overlap, tries)``.
+        """
+        best: Optional[Tuple[float, List[Box]]] = None
+        first: Optional[Box] = None
+        num_regions = self.grid_size**2
+        for tries in range(1, self.max_tries + 1):
+            boxes = [self._draw_box(img), self._draw_box(img)]
+            first = first or boxes[0]
+            overlap = box_overlap(*boxes)
+            if overlap <= 0:
+                continue
+            maps = [crop_resize_flip_nearest(id_map, b, self.mask_size, False) for b in boxes]
+            n_common = int(common_regions(maps, num_regions).sum())
+            if n_common < self.min_common_regions:
+                continue
+            if overlap >= self.min_overlap:
+                return boxes, overlap, tries
+            if best is None or overlap > best[0]:
+                best = (overlap, boxes)
+        if best is not None:
+            return best[1], best[0], self.max_tries
+        return [first, first], 1., self.max_tries
+
+    def transform(self, results: Dict) -> Dict:
+        img = results['img']
+        h, w = img.shape[:2]
+        id_map = grid_region_map(h, w, self.grid_size)
+        boxes, overlap, tries = self.sample_boxes(img, id_map)
+        flips = [bool(np.random.rand() < self.flip_prob) for _ in range(2)]
+        views, masks = [], []
+        for box, flip, pipeline in zip(boxes, flips, self.pipelines):
+            x1, y1, x2, y2 = box
+            view = mmcv.imcrop(img, np.array([x1, y1, x2 - 1, y2 - 1]))
+            view = mmcv.imresize(view, (self.size, self.size),
+                                 interpolation=self.interpolation,
+                                 backend=self.backend)
+            if flip:
+                view = mmcv.imflip(view, direction='horizontal')
+            out = pipeline(
+                dict(copy.deepcopy({
+                    k: v
+                    for k, v in results.items() if k != 'img'
+                }),
+                     img=view,
+                     img_shape=view.shape[:2]))
+            views.append(out['img'])
+            masks.append(crop_resize_flip_nearest(id_map, box, self.mask_size, flip))
+        results['img'] = views
+        results['img_shape'] = views[0].shape[:2]
+        results['region_masks'] = np.stack(masks)
+        results['common_regions'] = common_regions(masks, self.grid_size**2)
+        results['crop_boxes'] = np.array(boxes, dtype=np.float32)
+        results['flips'] = np.array(flips)
+        results['region_overlap'] = overlap
+        results['overlap_tries'] = tries
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(size={self.size}, mask_size={self.mask_size}, '
+                f'grid_size={self.grid_size}, min_overlap={self.min_overlap}, '
+                f'min_common_regions={self.min_common_regions}, max_tries={self.max_tries}, '
+                f'crop={self.crop_sampler!r}, flip_prob={self.flip_prob}, '
+                f'pipelines={self.pipelines})')

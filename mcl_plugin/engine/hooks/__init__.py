@@ -1,0 +1,5 @@
+from .nan_guard_hook import NaNGuardHook
+from .plrc_hook import PLRCDistillWarmupHook  # noqa: E402
+from .random_state_hook import RandomStateHook
+
+__all__ = ['NaNGuardHook', 'PLRCDistillWarmupHook', 'RandomStateHook']

@@ -1,0 +1,236 @@
+"""PLRC: point sampling, each loss term on constructed cases, warm-up hook, momentum encoder."""
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmpretrain.structures import DataSample
+
+from mcl_plugin.engine.hooks import PLRCDistillWarmupHook
+from mcl_plugin.models.heads import PLRCHead, point_affinity_distillation
+from mcl_plugin.models.selfsup.plrc import (gather_points, resize_region_maps, sample_region_points)
+from mcl_plugin.registry import MODELS
+
+
+def grid_map(r=16, n=4):
+    y, x = torch.meshgrid(torch.arange(r), torch.arange(r), indexing='ij')
+    return (y * n // r) * n + x * n // r
+
+
+def test_points_stay_inside_their_region_and_regions_are_common():
+    full = grid_map()  # all 16 regions
+    zoom = resize_region_maps(full[4:12, 4:12], 16)  # central crop: regions 5, 6, 9, 10
+    other = torch.full((16, 16), 15)  # view 2 shows region 15 only
+    no_15 = full.clone()
+    no_15[no_15 == 15] = 0  # view 1 without region 15: no common region
+    map_q = torch.stack([full, zoom.flip(-1), no_15])
+    map_k = torch.stack([zoom, full, other])
+    gen = torch.Generator().manual_seed(0)
+    pts = sample_region_points(map_q, map_k, 16, num_regions=16, num_points=16, generator=gen)
+    assert pts.index_q.shape == pts.index_k.shape == pts.regions.shape == (3, 256)
+    assert pts.valid.tolist() == [True, True, False]
+    assert np.nonzero(pts.common[0].numpy())[0].tolist() == [5, 6, 9, 10]
+    for b in range(2):
+        # every point lies inside its region, in both views
+        assert torch.equal(map_q[b].flatten()[pts.index_q[b]], pts.regions[b])
+        assert torch.equal(map_k[b].flatten()[pts.index_k[b]], pts.regions[b])
+        assert set(pts.regions[b].tolist()) <= {5, 6, 9, 10}
+        # N regions x P points: each block of P points shares one region
+        assert (pts.regions[b].view(16, 16) == pts.regions[b].view(16, 16)[:, :1]).all()
+        # points are spread over the region, not one cell
+        assert len(set(pts.index_q[b].tolist())) > 32
+    many = sample_region_points(map_q[:1],
+                                map_k[:1],
+                                16,
+                                num_regions=400,
+                                num_points=1,
+                                generator=gen)
+    counts = torch.bincount(many.regions[0], minlength=16)[[5, 6, 9, 10]]
+    assert (counts > 60).all()  # uniform over the common regions (with repetition)
+    with pytest.raises(ValueError, match='region ids'):
+        sample_region_points(map_q, map_k, 4)
+
+
+def test_gather_and_resize_helpers():
+    feat = torch.arange(2 * 3 * 4 * 4, dtype=torch.float).view(2, 3, 4, 4)
+    idx = torch.tensor([[0, 5, 15], [3, 3, 12]])
+    out = gather_points(feat, idx)
+    assert out.shape == (2, 3, 3)
+    assert torch.equal(out[0, 1], feat[0, :, 1, 1]) and torch.equal(out[1, 2], feat[1, :, 3, 0])
+    m = torch.arange(16).view(4, 4)
+    assert torch.equal(resize_region_maps(m, 8), m.repeat_interleave(2, 0).repeat_interleave(2, 1))
+    assert torch.equal(resize_region_maps(m, 2), m[1::2, 1::2])
+
+
+def _reference_contrast(q, k, img, reg, t):
+    """Eq. 2 with explicit loops: mean over queries of the mean -log p over its positives."""
+    q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
+    total = 0.
+    for i in range(q.shape[0]):
+        logits = [float(q[i] @ k[j]) / t for j in range(k.shape[0])]
+        log_z = math.log(sum(math.exp(v) for v in logits))
+        pos = [j for j in range(k.shape[0]) if img[j] == img[i] and reg[j] == reg[i]]
+        total += -sum(logits[j] - log_z for j in pos) / len(pos)
+    return total / q.shape[0]
+
+
+def test_point_contrast_same_region_positives_intra_and_inter_negatives():
+    head = PLRCHead(queue_len=8, feat_dim=4, point_temperature=0.2)
+    img = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    reg = torch.tensor([3, 3, 7, 7, 3, 3, 5, 5])  # region 3 in both images: not a positive
+    q, k = torch.randn(8, 4), torch.randn(8, 4)
+    got = head.loss_contrast(q, k, img, reg)
+    assert float(got) == pytest.approx(_reference_contrast(q, k, img, reg, 0.2), rel=1e-5)
+    # all embeddings equal -> uniform softmax over the 8 keys -> log 8
+    same = torch.ones(8, 4)
+    assert float(head.loss_contrast(same, same, img, reg)) == pytest.approx(math.log(8))
+    # perfectly separated points: probability 1/2 on each of the 2 positives -> log 2
+    basis = torch.eye(4)[[0, 0, 1, 1, 2, 2, 3, 3]]
+    sharp = PLRCHead(queue_len=8, feat_dim=4, point_temperature=0.01)
+    assert float(sharp.loss_contrast(basis, basis, img, reg)) == pytest.approx(math.log(2),
+                                                                               abs=1e-4)
+    # an intra-image and an inter-image negative both enter the denominator
+    for j in (2, 4):  # same image other region / other image same region id
+        k2 = basis.clone()
+        k2[j] = basis[0]
+        assert float(sharp.loss_contrast(basis, k2, img, reg)) > math.log(2) + 0.1
+
+
+def test_affinity_distillation_teacher_is_momentum_student_is_online_query():
+    torch.manual_seed(0)
+    q = torch.randn(6, 5, requires_grad=True)
+    k = torch.randn(6, 5, requires_grad=True)
+    got = point_affinity_distillation(q, k, k, 0.1, 0.07)
+    qn, kn = F.normalize(q, dim=1), F.normalize(k, dim=1)
+    teacher = (kn @ kn.t() / 0.07).softmax(1)  # A_{i'k'}(tau_t)
+    student = (qn @ kn.t() / 0.1).log_softmax(1)  # A_{ik'}(tau_s)
+    assert float(got) == pytest.approx(float(-(teacher * student).sum(1).mean()), rel=1e-5)
+    got.backward()
+    assert q.grad is not None and q.grad.abs().sum() > 0
+    assert k.grad is None  # the teacher and the keys get no gradient
+    # student == teacher distribution -> the loss is the teacher's entropy (its minimum)
+    same = point_affinity_distillation(k.detach(), k.detach(), k.detach(), 0.07, 0.07)
+    p = (F.normalize(k.detach(), dim=1) @ F.normalize(k.detach(), dim=1).t() / 0.07).softmax(1)
+    assert float(same) == pytest.approx(float(-(p * p.log()).sum(1).mean()), rel=1e-5)
+    assert float(point_affinity_distillation(q.detach(), k, k, 0.07, 0.07)) > float(same)
+
+
+def test_moco_loss_and_queue():
+    head = PLRCHead(queue_len=4, feat_dim=4, image_temperature=0.2)
+    head.queue.queue.copy_(torch.eye(4)[[2, 3, 2, 3]])
+    q = torch.eye(4)[:2]
+    expected = -math.log(math.exp(5) / (math.exp(5) + 4))  # l_pos = 1/0.2, l_neg = 0
+    assert float(head.loss_image(q, q)) == pytest.approx(expected, rel=1e-5)
+    ptr = int(head.queue.ptr)
+    head.loss(q, q * 3, torch.zeros(0, 4), torch.zeros(0, 4),
+              torch.zeros(0).long(),
+              torch.zeros(0).long())
+    assert torch.allclose(head.queue.queue[ptr:ptr + 2], q)  # normalised keys enqueued
+    assert int(head.queue.ptr) == (ptr + 2) % 4
+
+
+def test_weights_and_warmup_switch():
+    torch.manual_seed(0)
+    head = PLRCHead(queue_len=16, feat_dim=8, alpha=0.5, beta=0.7)
+    img = torch.arange(4).repeat_interleave(4)
+    reg = torch.tensor([0, 0, 1, 1] * 4)
+    args = (torch.randn(4, 8), torch.randn(4, 8), torch.randn(16, 8, requires_grad=True),
+            torch.randn(16, 8), img, reg)
+    on = head.loss(*args, distill=True)
+    off = head.loss(*args, distill=False)
+    assert float(on['loss_point_contrast']) == pytest.approx(0.35 * float(on['point_nce']))
+    assert float(on['loss_distill']) == pytest.approx(0.35 * float(on['affinity_ce']))
+    assert float(on['loss_moco']) == pytest.approx(0.3 * float(on['image_nce']))
+    assert float(on['distill_on']) == 1 and float(off['distill_on']) == 0
+    assert float(off['loss_distill']) == 0 and not off['loss_distill'].requires_grad
+    assert float(off['affinity_ce']) == pytest.approx(float(on['affinity_ce']))  # still logged
+    assert float(off['loss_point_contrast']) == pytest.approx(float(on['loss_point_contrast']))
+    # during the warm-up the point gradient comes from L_c only
+    g_off = torch.autograd.grad(off['loss_point_contrast'] + off['loss_distill'], args[2])[0]
+    g_c = torch.autograd.grad(on['loss_point_contrast'], args[2], retain_graph=True)[0]
+    g_on = torch.autograd.grad(on['loss_point_contrast'] + on['loss_distill'], args[2])[0]
+    assert torch.allclose(g_off, g_c) and not torch.allclose(g_on, g_c)
+
+
+def test_warmup_hook_switches_at_the_boundary():
+    model = SimpleNamespace(set_distillation=lambda a: setattr(model, 'active', a))
+    by_epoch = PLRCDistillWarmupHook(warmup=30, by_epoch=True)
+    by_iter = PLRCDistillWarmupHook(warmup=5, by_epoch=False)
+    for hook, key, values in ((by_epoch, 'epoch', [(0, False), (29, False),
+                                                   (30, True)]), (by_iter, 'iter', [(4, False),
+                                                                                    (5, True),
+                                                                                    (6, True)])):
+        for value, expected in values:
+            runner = SimpleNamespace(model=model, epoch=0, iter=0)
+            setattr(runner, key, value)
+            hook.before_train_iter(runner, 0)
+            assert model.active is expected
+    with pytest.raises(TypeError, match='set_distillation'):
+        by_epoch.before_train_iter(SimpleNamespace(model=torch.nn.Linear(1, 1), epoch=0), 0)
+
+
+def tiny_plrc(momentum=0.001):
+    return MODELS.build(
+        dict(type='PLRC',
+             resolution=8,
+             num_regions=4,
+             num_points=4,
+             momentum=momentum,
+             backbone=dict(type='mmdet.ResNet',
+                           depth=18,
+                           out_indices=(3, ),
+                           norm_cfg=dict(type='BN')),
+             neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=64, out_channels=16),
+             projector=dict(type='PLRCDenseNeck', in_channels=512, hid_channels=64,
+                            out_channels=16),
+             head=dict(type='PLRCHead', queue_len=32, feat_dim=16)))
+
+
+def tiny_batch(b=4, size=64):
+    samples = []
+    for i in range(b):
+        ds = DataSample()
+        maps = np.stack([grid_map(16).numpy(), np.roll(grid_map(16).numpy(), 3 * i, axis=1)])
+        ds.set_field(maps.astype(np.uint8), 'region_masks')
+        samples.append(ds)
+    return [torch.randn(b, 3, size, size), torch.randn(b, 3, size, size)], samples
+
+
+def test_no_gradient_into_the_momentum_encoder_and_ema_convention():
+    model = tiny_plrc(momentum=0.5)
+    model.train()
+    inputs, samples = tiny_batch()
+    losses = model.loss(inputs, samples)
+    for key in ('loss_point_contrast', 'loss_distill', 'loss_moco', 'common_regions'):
+        assert key in losses and torch.isfinite(losses[key])
+    assert float(losses['valid_images']) == 1.0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    target = model.target_net.module
+    assert all(not p.requires_grad and p.grad is None for p in model.target_net.parameters())
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    assert model.projector.mlp[0].weight.grad.abs().sum() > 0
+    assert model.neck.mlp[0].weight.grad.abs().sum() > 0
+    # mmengine convention: target = (1 - m) * target + m * online, here m = 0.5
+    before = target[0].conv1.weight.detach().clone()
+    with torch.no_grad():
+        model.backbone.conv1.weight.add_(1.0)
+    model.loss(inputs, samples)
+    assert torch.allclose(target[0].conv1.weight,
+                          0.5 * before + 0.5 * model.backbone.conv1.weight,
+                          atol=1e-6)
+
+
+def test_images_without_common_region_are_skipped():
+    model = tiny_plrc()
+    inputs, samples = tiny_batch(b=2)
+    samples[1].region_masks = np.stack([np.zeros((16, 16)), np.ones((16, 16))]).astype(np.uint8)
+    losses = model.loss(inputs, samples)
+    assert float(losses['valid_images']) == 0.5 and torch.isfinite(losses['loss_point_contrast'])
+    samples[0].region_masks = samples[1].region_masks
+    losses = model.loss(inputs, samples)
+    assert float(losses['loss_point_contrast']) == 0.0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()  # graph still intact
+    with pytest.raises(KeyError, match='region_masks'):
+        model.loss(inputs, [DataSample(), DataSample()])
