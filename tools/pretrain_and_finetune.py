@@ -66,6 +66,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         metavar='KEY=VALUE',
                         help='--cfg-options for fine-tuning and testing')
     parser.add_argument('--skip-pretrain', metavar='CKPT', help='use this pre-training checkpoint')
+    parser.add_argument('--no-pretrain', action='store_true',
+                        help='the random-init baseline: skip pre-training, conversion and check, '
+                        'fine-tune from scratch under the same protocol (PRETRAIN_CONFIG is '
+                        'ignored; pass "none")')
     parser.add_argument('--use-ema',
                         action='store_true',
                         help='convert the EMA target instead of the online weights')
@@ -208,6 +212,13 @@ def zero_metrics(config: str, options: Sequence[str]) -> Dict[str, Dict[str, flo
     return {t: {name: 0.0 for _, name in COCO_KEYS} for t in tasks if t in ('bbox', 'segm')}
 
 
+def fmt_ap(value: Optional[float]) -> str:
+    """COCO reports -1 (x100 = -100) for an area range without ground truth: show n/a."""
+    if value is None or value != value or value < 0:
+        return 'n/a'
+    return f'{value:.1f}'
+
+
 def markdown_row(pretrain: str, finetune: str, metrics: Dict[str, Dict[str, float]]) -> str:
     """One Markdown table (header + row) with box and mask AP, AP50, AP75, APs/m/l."""
     names = [n for _, n in COCO_KEYS]
@@ -215,7 +226,7 @@ def markdown_row(pretrain: str, finetune: str, metrics: Dict[str, Dict[str, floa
         [f'mask {n}' for n in names]
     row = [pretrain, finetune]
     for task in ('bbox', 'segm'):
-        row += [f'{metrics.get(task, {}).get(n, float("nan")):.1f}' for n in names]
+        row += [fmt_ap(metrics.get(task, {}).get(n)) for n in names]
     return '\n'.join([
         '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header), '| ' + ' | '.join(row) + ' |'
     ])
@@ -225,9 +236,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     work_dir = osp.abspath(args.work_dir)
     logs, timings = osp.join(work_dir, 'logs'), {}
-    py, tools = sys.executable, osp.join(ROOT, 'tools')
+    tools = osp.join(ROOT, "tools")
+    checkpoint = converted = None
     try:
-        if args.skip_pretrain:
+        if args.no_pretrain:
+            pass
+        elif args.skip_pretrain:
             checkpoint = osp.abspath(args.skip_pretrain)
         else:
             pre_dir = osp.join(work_dir, 'pretrain')
@@ -238,28 +252,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            args.pretrain_config, args.pretrain_iters, args.pretrain_cfg_options),
                        args.launcher, args.gpus), logs, timings)
             checkpoint = last_checkpoint(pre_dir)
-        converted = osp.join(work_dir, 'converted.pth')
-        convert_cmd = [
-            py,
-            osp.join(tools, 'convert_to_mmdet.py'), checkpoint, converted, '--config',
-            args.finetune_config, '--parts', args.parts, '--markdown'
-        ]
-        if args.use_ema:
-            convert_cmd.append('--use-ema')
-        table = run_stage('convert', convert_cmd, logs, timings)
-        with open(osp.join(work_dir, 'convert.md'), 'w') as f:
-            f.write(table)
         ft_options = ['--cfg-options', *args.finetune_cfg_options] \
             if args.finetune_cfg_options else []
-        check = run_stage('check', [
-            py,
-            osp.join(tools, 'check_pretrained.py'), args.finetune_config, converted, '--markdown',
-            *ft_options
-        ], logs, timings)
-        with open(osp.join(work_dir, 'check.md'), 'w') as f:
-            f.write(check)
+        if checkpoint is not None:
+            converted = convert_and_check(args, checkpoint, work_dir, logs, timings, ft_options)
         ft_dir = osp.join(work_dir, 'finetune')
-        train_options = ['--cfg-options', f'load_from={converted}', *args.finetune_cfg_options]
+        load = [f'load_from={converted}'] if converted else []
+        train_options = ['--cfg-options', *load, *args.finetune_cfg_options] \
+            if load or args.finetune_cfg_options else []
         run_stage(
             'finetune',
             launch(mmdet_tool('train.py'),
@@ -280,12 +280,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except StageError as exc:
         print(f'pretrain_and_finetune: error: {exc}', file=sys.stderr)
         return 1
-    row = markdown_row(
-        osp.basename(args.pretrain_config)
-        if not args.skip_pretrain else osp.basename(args.skip_pretrain),
-        osp.basename(args.finetune_config), metrics)
+    pretrain_name = 'random init' if args.no_pretrain else osp.basename(
+        args.skip_pretrain or args.pretrain_config)
+    row = markdown_row(pretrain_name, osp.basename(args.finetune_config), metrics)
     record = dict(metrics,
-                  pretrain_config=args.pretrain_config,
+                  pretrain=pretrain_name,
+                  pretrain_config=None if args.no_pretrain else args.pretrain_config,
                   pretrain_checkpoint=checkpoint,
                   finetune_config=args.finetune_config,
                   converted=converted,
@@ -300,6 +300,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'\n{row}\n\nwrote {osp.join(work_dir, "metrics.json")} and result.md; '
           f'stage seconds: {timings}')
     return 0
+
+
+def convert_and_check(args: argparse.Namespace, checkpoint: str, work_dir: str, logs: str,
+                      timings: Dict[str, float], ft_options: List[str]) -> str:
+    """Convert the pre-training checkpoint and check it against the fine-tune config."""
+    py, tools = sys.executable, osp.join(ROOT, 'tools')
+    converted = osp.join(work_dir, 'converted.pth')
+    convert_cmd = [
+        py,
+        osp.join(tools, 'convert_to_mmdet.py'), checkpoint, converted, '--config',
+        args.finetune_config, '--parts', args.parts, '--markdown'
+    ]
+    if args.use_ema:
+        convert_cmd.append('--use-ema')
+    table = run_stage('convert', convert_cmd, logs, timings)
+    with open(osp.join(work_dir, 'convert.md'), 'w') as f:
+        f.write(table)
+    check = run_stage('check', [
+        py,
+        osp.join(tools, 'check_pretrained.py'), args.finetune_config, converted, '--markdown',
+        *ft_options
+    ], logs, timings)
+    with open(osp.join(work_dir, 'check.md'), 'w') as f:
+        f.write(check)
+    return converted
 
 
 if __name__ == '__main__':

@@ -125,6 +125,11 @@ fi
 say "installing mmengine / mmdet / mmpretrain / openmim / test tools"
 "${PIP[@]}" install --no-build-isolation "mmcv==$MMCV_VERSION" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
   || die "pip could not install requirements/runtime.txt (see the pip error above)"
+# SoCo's selective search needs cv2.ximgproc (opencv-contrib). mmcv/mmdet pull opencv-python,
+# which provides the same cv2 package without it: install the contrib build last, over it.
+"${PIP[@]}" install --no-deps --force-reinstall "$(grep -E '^opencv-contrib-python-headless' "$ROOT/requirements/opencv.txt")"
+"$VENV/bin/python" -c 'import cv2; cv2.ximgproc.segmentation.createSelectiveSearchSegmentation' \
+  || die "cv2 has no ximgproc after installing opencv-contrib-python-headless (another opencv package overwrote it?)"
 # Legacy develop install (setuptools < 64): the distribution's location is the repo root, which is
 # what `mim train mcl_plugin ...` needs to find mcl_plugin/.mim/{configs,tools}.
 # (pip's PEP 660 path needs setuptools >= 64, whose editable installs hide the location from mim.)

@@ -3,3 +3,5 @@ from .object_crops import CocoObjectCropDataset
 from .unlabeled import UnlabeledImageDataset
 
 __all__ = ['CocoObjectCropDataset', 'UnlabeledImageDataset']
+from .proposal_dataset import ProposalImageDataset  # noqa: E402
+__all__ += ['ProposalImageDataset']

@@ -24,3 +24,6 @@ def register_renderer(*model_types: str) -> Callable:
 from . import mcl_vis  # noqa: E402,F401
 
 __all__ = ['RENDERERS', 'register_renderer']
+from . import plrc_vis  # noqa: E402,F401
+from . import detco_vis  # noqa: E402,F401
+from . import soco_vis  # noqa: E402,F401

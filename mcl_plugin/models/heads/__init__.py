@@ -8,3 +8,5 @@ from .plrc_head import PLRCHead, point_affinity_distillation  # noqa: E402
 __all__ += ['PLRCHead', 'point_affinity_distillation']
 from .detco_head import DetCoHead, moco_info_nce  # noqa: E402
 __all__ += ['DetCoHead', 'moco_info_nce']
+from .soco_head import ConvFCRoIHead  # noqa: E402
+__all__ += ['ConvFCRoIHead']

@@ -12,8 +12,7 @@ from mcl_plugin.registry import MODELS
 TERMS = {'gg': ('g', 'g'), 'll': ('l', 'l'), 'gl': ('l', 'g')}
 
 
-def moco_info_nce(query: Tensor, pos_key: Tensor, negatives: Tensor,
-                  temperature: float) -> Tensor:
+def moco_info_nce(query: Tensor, pos_key: Tensor, negatives: Tensor, temperature: float) -> Tensor:
     """MoCo's InfoNCE: one positive per query, a shared set of negatives.
 
     ``L_i = -log( exp(q_i.k_i / T) / (exp(q_i.k_i / T) + sum_j exp(q_i.n_j / T)) )``, averaged.
@@ -111,6 +110,6 @@ class DetCoHead(BaseModule):
                 query, key, neg = emb[q_kind][0], emb[k_kind][1], emb[k_kind][2]
                 if query is None or key is None or neg is None:
                     raise ValueError(f'loss term {term} needs the local embeddings')
-                losses[f'loss_{term}_{name}'] = w * moco_info_nce(
-                    query[i], key[i], neg[i], self.temperature)
+                losses[f'loss_{term}_{name}'] = w * moco_info_nce(query[i], key[i], neg[i],
+                                                                  self.temperature)
         return losses

@@ -48,8 +48,7 @@ class DetCoNeck(BaseModule):
         self.num_patches = num_patches
         self.out_channels = out_channels
         self.global_heads = nn.ModuleList(
-            MoCoV2Neck(c, hid_channels, out_channels, with_avg_pool=True)
-            for c in self.in_channels)
+            MoCoV2Neck(c, hid_channels, out_channels, with_avg_pool=True) for c in self.in_channels)
         self.local_heads = nn.ModuleList(
             MoCoV2Neck(num_patches * c, hid_channels, out_channels, with_avg_pool=False)
             for c in self.in_channels) if with_local else None

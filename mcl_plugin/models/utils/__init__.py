@@ -1,3 +1,4 @@
+from .ema import ema_momentum
 from .gather import all_gather_with_grad, rank_offset
 from .montage import MontageAssembler, MontageBatch, assemble_montage, downsample
 from .pos_embed import (CartesianGridStemEmbedding, LearnableStemEmbedding,
@@ -5,10 +6,14 @@ from .pos_embed import (CartesianGridStemEmbedding, LearnableStemEmbedding,
 from .tile_pool import TilePooler, montage_level_to_feature
 
 __all__ = [
-    'all_gather_with_grad', 'rank_offset', 'MontageAssembler', 'MontageBatch',
+    'ema_momentum', 'all_gather_with_grad', 'rank_offset', 'MontageAssembler', 'MontageBatch',
     'assemble_montage', 'downsample', 'CartesianGridStemEmbedding', 'LearnableStemEmbedding',
     'SinCosStemEmbedding', 'build_stem_embedding', 'sincos_1d', 'TilePooler',
     'montage_level_to_feature'
 ]
 from .queue import NegativeQueue  # noqa: E402
 __all__ += ['NegativeQueue']
+from .roi_pool import (SOCO_SCALE_THRESHOLDS, MultiLevelRoIPooler,  # noqa: E402
+                       assign_levels_by_scale, boxes_to_rois, roi_align_levels)
+__all__ += ['SOCO_SCALE_THRESHOLDS', 'MultiLevelRoIPooler', 'assign_levels_by_scale',
+            'boxes_to_rois', 'roi_align_levels']

@@ -114,11 +114,12 @@ def test_enqueue_gathers_all_ranks_in_rank_order(tmp_path):
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    cmd = [sys.executable, str(script), '{rank}', str(port), os.path.abspath(QUEUE_FILE),
+           str(tmp_path)]
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(r), str(port),
-                          os.path.abspath(QUEUE_FILE), str(tmp_path)],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for r in range(2)
+        subprocess.Popen([c.format(rank=r) for c in cmd], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True) for r in range(2)
     ]
     for p in procs:
         out, _ = p.communicate(timeout=60)

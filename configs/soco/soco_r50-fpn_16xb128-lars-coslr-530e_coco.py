@@ -1,0 +1,21 @@
+# SoCo on COCO train2017 + unlabeled2017 (~241k images) for 530 epochs, about the iteration
+# budget of 100 ImageNet epochs (paper Table 9: 40.6 AP^bb; 100 COCO epochs give 37.3).
+_base_ = [
+    '../_base_/models/soco_r50-fpn.py',
+    '../_base_/datasets/coco_unlabeled_soco.py',
+    '../_base_/schedules/lars_coslr_100e.py',
+    '../_base_/default_runtime.py',
+]
+train_dataloader = dict(batch_size=128)
+optimizer = dict(type='LARS', lr=8.0, momentum=0.9, weight_decay=1e-5)
+optim_wrapper = dict(optimizer=optimizer)
+auto_scale_lr = dict(base_batch_size=2048)
+max_epochs = 530
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 10, by_epoch=True, begin=10,
+         end=max_epochs, eta_min=0., convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs)
+default_hooks = dict(checkpoint=dict(interval=50))

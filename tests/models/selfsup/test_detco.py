@@ -1,0 +1,237 @@
+"""DetCo: each loss term on constructed embeddings, the key encoder (no gradient, momentum
+update), the 8 queues (old negatives used, then this step's keys enqueued), view handling."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mcl_plugin.models.heads import DetCoHead, moco_info_nce
+from mcl_plugin.models.necks import DetCoNeck
+from mcl_plugin.registry import MODELS
+
+T = 0.2
+CHANNELS = (8, 16, 32, 64)  # ResNet-18 with base_channels=8 (fast on CPU)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread is ~20x faster than two on a loaded shared CPU (OpenMP
+    barriers of batch_norm / conv2d spin while the other thread waits for a core)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def nce_reference(q, k, negs, t):
+    """-log(exp(q.k/t) / (exp(q.k/t) + sum_j exp(q.n_j/t))) with explicit loops."""
+    total = 0.
+    for i in range(q.shape[0]):
+        qi = q[i] / q[i].norm()
+        ki = k[i] / k[i].norm()
+        pos = math.exp(float(qi @ ki) / t)
+        neg = sum(math.exp(float(qi @ n) / t) for n in negs)
+        total += -math.log(pos / (pos + neg))
+    return total / q.shape[0]
+
+
+def test_moco_info_nce_analytic_case():
+    # q = k = e0, K negatives all e1 (orthogonal): L = log(1 + K * exp(-1/T)).
+    K = 5
+    q = torch.tensor([[1., 0., 0.]])
+    negs = torch.tensor([[0., 1., 0.]]).repeat(K, 1)
+    assert moco_info_nce(q, q, negs, T).item() == pytest.approx(math.log(1 + K * math.exp(-1 / T)),
+                                                                rel=1e-5)
+    # an anti-aligned positive is the worst case: log(1 + K * exp(1/T))
+    assert moco_info_nce(q, -q, negs, T).item() == pytest.approx(math.log(1 + K * math.exp(1 / T)),
+                                                                 rel=1e-5)
+    # The other queries' positives are not negatives: with a second query e2 (positive e2),
+    # e0 would add exp(0) to e2's denominator (and e2 to e0's) if in-batch keys were negatives.
+    q2 = torch.tensor([[1., 0., 0.], [0., 0., 1.]])
+    assert moco_info_nce(q2, q2, negs,
+                         T).item() == pytest.approx(math.log(1 + K * math.exp(-1 / T)), rel=1e-5)
+
+
+def _embeddings(n=3, d=6, k=7, stages=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g)
+
+    return dict(q_global=[r(n, d) for _ in range(stages)],
+                k_global=[r(n, d) for _ in range(stages)],
+                neg_global=[F.normalize(r(k, d), dim=1) for _ in range(stages)],
+                q_local=[r(n, d) for _ in range(stages)],
+                k_local=[r(n, d) for _ in range(stages)],
+                neg_local=[F.normalize(r(k, d), dim=1) for _ in range(stages)])
+
+
+def test_every_term_pairs_the_right_query_key_and_queue():
+    e = _embeddings()
+    head = DetCoHead(temperature=T)
+    losses = head.loss(**e)
+    assert len(losses) == 12
+    weights = (0.1, 0.4, 0.7, 1.0)
+    for i, w in enumerate(weights):
+        name = f'res{i + 2}'
+        gg = nce_reference(e['q_global'][i], e['k_global'][i], e['neg_global'][i], T)
+        ll = nce_reference(e['q_local'][i], e['k_local'][i], e['neg_local'][i], T)
+        # g<->l: local query, global key, negatives from the GLOBAL queue (Eq. 4)
+        gl = nce_reference(e['q_local'][i], e['k_global'][i], e['neg_global'][i], T)
+        gl_wrong_queue = nce_reference(e['q_local'][i], e['k_global'][i], e['neg_local'][i], T)
+        assert losses[f'loss_gg_{name}'].item() == pytest.approx(w * gg, rel=1e-4)
+        assert losses[f'loss_ll_{name}'].item() == pytest.approx(w * ll, rel=1e-4)
+        assert losses[f'loss_gl_{name}'].item() == pytest.approx(w * gl, rel=1e-4)
+        assert abs(gl - gl_wrong_queue) > 1e-3  # the case distinguishes the two queues
+    # The total mmengine optimises is Eq. 1.
+    total = sum(v for v in losses.values())
+    assert total.item() == pytest.approx(sum(
+        w * (nce_reference(e['q_global'][i], e['k_global'][i], e['neg_global'][i], T) +
+             nce_reference(e['q_local'][i], e['k_local'][i], e['neg_local'][i], T) +
+             nce_reference(e['q_local'][i], e['k_global'][i], e['neg_global'][i], T))
+        for i, w in enumerate(weights)),
+                                         rel=1e-4)
+
+
+def test_term_subset_weights_and_errors():
+    e = _embeddings()
+    hic = DetCoHead(loss_terms=('gg', ), loss_weights=(0., 0., 0., 1.))
+    assert not hic.uses_local
+    losses = hic.loss(e['q_global'], e['k_global'], e['neg_global'])
+    assert sorted(losses) == [f'loss_gg_res{i}' for i in range(2, 6)]
+    assert losses['loss_gg_res2'].item() == 0.
+    with pytest.raises(ValueError, match='local'):
+        DetCoHead().loss(e['q_global'], e['k_global'], e['neg_global'])
+    with pytest.raises(ValueError, match='subset'):
+        DetCoHead(loss_terms=('lg', ))
+    with pytest.raises(ValueError, match='loss_weights'):
+        DetCoHead(loss_weights=(1., 1.)).loss(**e)
+
+
+def test_neck_concatenates_pooled_patches_in_order():
+    torch.manual_seed(0)
+    neck = DetCoNeck(in_channels=(2, 3), hid_channels=4, out_channels=5, num_patches=9)
+    n = 2
+    feats = [torch.randn(n * 9, 2, 4, 4), torch.randn(n * 9, 3, 2, 2)]
+    out = neck.forward_local(feats)
+    assert [o.shape for o in out] == [(n, 5), (n, 5)]
+    # image 1's embedding = MLP of its 9 pooled patches concatenated in patch order
+    pooled = feats[1].mean((2, 3)).reshape(n, 9 * 3)
+    assert torch.allclose(out[1][1], neck.local_heads[1].mlp(pooled[1]), atol=1e-6)
+    assert torch.allclose(out[1][1],
+                          neck.local_heads[1].mlp(
+                              torch.cat([feats[1][9 + p].mean((1, 2)) for p in range(9)])),
+                          atol=1e-6)
+    with pytest.raises(ValueError, match='channels'):
+        neck.forward_global([torch.randn(2, 3, 4, 4), torch.randn(2, 3, 2, 2)])
+
+
+def tiny_cfg(**kw):
+    cfg = dict(type='DetCo',
+               queue_len=12,
+               feat_dim=8,
+               momentum=0.001,
+               data_preprocessor=dict(type='SelfSupDataPreprocessor',
+                                      mean=[123.675, 116.28, 103.53],
+                                      std=[58.395, 57.12, 57.375],
+                                      to_rgb=True),
+               backbone=dict(type='mmdet.ResNet',
+                             depth=18,
+                             out_indices=(0, 1, 2, 3),
+                             stem_channels=8,
+                             base_channels=8,
+                             norm_cfg=dict(type='BN')),
+               neck=dict(type='DetCoNeck', in_channels=CHANNELS, hid_channels=16, out_channels=8),
+               head=dict(type='DetCoHead', temperature=T))
+    cfg.update(kw)
+    return cfg
+
+
+def views(n=3, img=32, patch=16, sets=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(n, 3, img, img, generator=g) * 255 for _ in range(2)] + \
+        [torch.rand(n, 3, patch, patch, generator=g) * 255 for _ in range(9 * sets)]
+
+
+def _loss(model, inputs):
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[None] * len(inputs[0])), True)
+    return model(**data, mode='loss'), data['inputs']
+
+
+def test_key_encoder_gets_no_gradient_and_follows_the_momentum_rule():
+    model = MODELS.build(tiny_cfg(momentum=0.25))
+    assert isinstance(model.target_net.module[0], type(model.backbone))
+    assert not any(p.requires_grad for p in model.target_net.parameters())
+    losses, _ = _loss(model, views())
+    assert sorted(losses) == sorted(f'loss_{t}_res{i}' for t in ('gg', 'll', 'gl')
+                                    for i in range(2, 6))
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in model.target_net.parameters())
+    # every online stage and every one of the 8 heads receives gradient
+    for name, p in model.named_parameters():
+        if not name.startswith('target_net'):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # step 1 copies the online weights; step 2: key = (1 - m) * key + m * online
+    online = model.neck.local_heads[3].mlp[0].weight
+    key = model.target_net.module[1].local_heads[3].mlp[0].weight
+    assert torch.equal(key, online)
+    before = key.detach().clone()
+    with torch.no_grad():
+        online.add_(1.0)
+    model.zero_grad()
+    _loss(model, views(seed=1))
+    assert torch.allclose(key, 0.75 * before + 0.25 * online.detach(), atol=1e-6)
+
+
+def test_queues_hold_normalised_keys_and_loss_uses_the_old_queue():
+    model = MODELS.build(tiny_cfg())
+    assert sorted(model.queues) == sorted(f'{k}_res{i}' for k in 'gl' for i in range(2, 6))
+    old = {name: q.queue.clone() for name, q in model.queues.items()}
+    losses, inputs = _loss(model, views(n=3))
+    # Recompute the step with the returned state: the same losses with the OLD negatives.
+    with torch.no_grad():
+        views_ = model.split_views(inputs)
+        q_g = model.neck.forward_global(model.backbone(views_['img_q']))
+        q_l = model._embed(model.backbone, model.neck.forward_local, views_['patch_q'])
+        bk, nk = model.target_net.module
+        k_g = [F.normalize(k, dim=1) for k in nk.forward_global(bk(views_['img_k']))]
+        k_l = [F.normalize(k, dim=1) for k in model._embed(bk, nk.forward_local, views_['patch_k'])]
+    names = model.stage_names
+    expect = model.head.loss(q_g, k_g, [old[f'g_{n}'] for n in names], q_l, k_l,
+                             [old[f'l_{n}'] for n in names], names)
+    for k, v in expect.items():
+        assert losses[k].item() == pytest.approx(v.item(), rel=1e-4), k
+    # ... then the keys of this step were written at rows 0..2 of every queue.
+    for i, n in enumerate(names):
+        for kind, keys in (('g', k_g), ('l', k_l)):
+            q = model.queues[f'{kind}_{n}']
+            assert q.ptr.item() == 3
+            assert torch.allclose(q.queue[:3], keys[i], atol=1e-5), (kind, n)
+            assert torch.equal(q.queue[3:], old[f'{kind}_{n}'][3:])
+    # 5 more steps of 3 keys wrap around the 12-key queues
+    for s in range(5):
+        _loss(model, views(n=3, seed=s + 2))
+    assert model.queues['l_res5'].ptr.item() == (3 * 6) % 12
+
+
+def test_hic_only_variant_and_view_checks():
+    model = MODELS.build(
+        tiny_cfg(neck=dict(type='DetCoNeck',
+                           in_channels=CHANNELS,
+                           hid_channels=16,
+                           out_channels=8,
+                           with_local=False),
+                 head=dict(type='DetCoHead', loss_terms=('gg', ))))
+    assert sorted(model.queues) == [f'g_res{i}' for i in range(2, 6)]
+    losses, _ = _loss(model, views(sets=0))
+    assert len(losses) == 4
+    full = MODELS.build(tiny_cfg())
+    with pytest.raises(ValueError, match='20 views'):
+        _loss(full, views(sets=1))
+    with pytest.raises(ValueError, match='with_local'):
+        MODELS.build(
+            tiny_cfg(neck=dict(
+                type='DetCoNeck', in_channels=CHANNELS, with_local=False, out_channels=8)))
+    with pytest.raises(ValueError, match='feat_dim'):
+        MODELS.build(tiny_cfg(feat_dim=16))

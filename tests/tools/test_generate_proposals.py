@@ -1,0 +1,116 @@
+"""tools/generate_proposals.py and tools/analysis/compare_proposals.py on real photos, then the
+SoCo CPU demo config trained for 3 iterations on those proposals by tools/train.py."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO, 'configs', 'soco', 'soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py')
+
+
+def _run(args, timeout=300):
+    env = dict(os.environ, OMP_NUM_THREADS='1')  # tiny CPU work on a shared machine
+    return subprocess.run([sys.executable] + args, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope='module')
+def proposals(small_data, tmp_path_factory):
+    """Proposals of the first 8 pre-training photos, made by the CLI with 2 workers."""
+    out = tmp_path_factory.mktemp('soco_props') / 'train_proposals.json'
+    root = small_data / 'pretrain'
+    proc = _run(['tools/generate_proposals.py', str(root / 'train'), '--ann-file',
+                 str(root / 'meta' / 'train.txt'), '--out', str(out), '--workers', '2',
+                 '--limit', '8', '--max-side', '128', '--log-every', '4'])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def test_cli_writes_documented_json_and_summary(proposals, small_data):
+    from pycocotools.coco import COCO
+    out, stdout = proposals
+    coco = COCO(str(out))
+    assert coco.dataset['info']['format'] == 'mcl_plugin.proposals'
+    assert coco.dataset['info']['generator']['max_side'] == 128
+    assert len(coco.imgs) == 8
+    listed = (small_data / 'pretrain' / 'meta' / 'train.txt').read_text().split()[:8]
+    assert [im['file_name'] for im in coco.dataset['images']] == listed
+    for img in coco.dataset['images']:
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[img['id']]))
+        assert anns, img['file_name']  # fall-backs guarantee >= 1 box
+        boxes = np.array([a['bbox'] for a in anns])
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 0] + boxes[:, 2] <= img['width'] + .1).all()
+        if img['fallback'] == 'none':
+            rel = np.sqrt(boxes[:, 2] * boxes[:, 3] / (img['width'] * img['height']))
+            assert ((rel >= 0.3 - 1e-3) & (rel <= 0.8 + 1e-3)).all()
+            ratio = boxes[:, 2] / boxes[:, 3]
+            assert ((ratio >= 1 / 3 - 1e-3) & (ratio <= 3 + 1e-3)).all()
+    summary = json.loads(stdout[stdout.index('{'):])
+    assert summary['images'] == 8 and summary['failed'] == 0
+    assert summary['boxes_per_image_raw']['mean'] >= summary['boxes_per_image_final']['mean']
+    assert json.load(open(str(out)[:-5] + '.summary.json'))['images_per_second'] > 0
+    proc = _run(['tools/generate_proposals.py', str(small_data), '--out', str(out), '--mode',
+                 'nope'])
+    assert proc.returncode == 2
+
+
+def test_compare_table(small_data, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        'compare_proposals', osp.join(REPO, 'tools', 'analysis', 'compare_proposals.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    pytest.importorskip('selectivesearch')
+    coco = small_data / 'objects_coco'
+    out = tmp_path / 'cmp.json'
+    assert tool.main([str(coco / 'annotations' / 'instances_val.json'), str(coco / 'val'),
+                      '--num-images', '2', '--out', str(out), '--methods',
+                      'python:scale=300,sigma=0.9,min_size=100',
+                      'opencv:mode=single,max_side=128']) == 0
+    rows = json.load(open(out))['rows']
+    assert [r['generator'] for r in rows] == ['python:scale=300,sigma=0.9,min_size=100',
+                                              'opencv:mode=single,max_side=128']
+    for r in rows:
+        assert r['gt_boxes'] > 0 and 0 <= r['recall_filtered'] <= r['recall_raw'] <= 1
+        assert r['boxes_filtered'] <= r['boxes_raw'] and r['seconds_per_image'] > 0
+    assert '| generator | s/image |' in capsys.readouterr().out
+
+
+def test_runner_trains_demo_config_3_iters(proposals, small_data, tmp_path):
+    """The CPU demo at 64 px (thresholds scaled accordingly), batch 4, 3 iterations."""
+    out, _ = proposals
+    cfg = Config.fromfile(DEMO)
+    views = cfg.train_dataloader.dataset.pipeline[1]
+    views.v1_size, views.v2_size, views.v3_size = 64, 64, 32
+    cfg.model.roi_pooler.scale_thresholds = [t * 64 / 224 for t in (48, 96, 192)]
+    ds = cfg.train_dataloader.dataset
+    ds.data_root = str(small_data / 'pretrain')
+    ds.proposal_file = str(out)
+    ds.on_missing = 'skip'  # proposals exist for the first 8 images only
+    cfg.train_dataloader.batch_size = 4
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.train_cfg.max_iters = 3
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=3)]
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = 3
+    path = str(tmp_path / 'soco_tiny_demo.py')
+    cfg.dump(path)
+    work = tmp_path / 'work'
+    proc = _run(['tools/train.py', path, '--work-dir', str(work)], timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (work / 'iter_3.pth').exists()
+    logs = [osp.join(d, f) for d, _, fs in os.walk(work) for f in fs
+            if f.endswith('.json') and f != 'scalars.json' and 'vis_data' in d]
+    rows = [json.loads(line) for line in open(sorted(logs)[-1]) if '"loss"' in line]
+    assert len(rows) == 3
+    for row in rows:
+        assert np.isfinite(row['loss']) and -8.0 <= row['loss'] <= 8.0
+        assert {'loss_v1_v2', 'loss_v1_v3', 'cos_v1_v2', 'ema_momentum'} <= set(row)
+        assert abs(row['loss'] - row['loss_v1_v2'] - row['loss_v1_v3']) < 1e-3
