@@ -94,7 +94,8 @@ if ! have_mmcv_ops; then
     # torch >= 2.14 headers refuse anything below C++20; mmcv 2.1.0 hard-codes -std=c++17.
     sed -i -e "s/'-std=c++17'/'-std=c++20'/g" -e "s/'-std=c++14'/'-std=c++20'/g" "$TREE/setup.py"
     grep -q "c++20" "$TREE/setup.py" || die "could not patch $TREE/setup.py to C++20 (layout changed?)"
-    NSRC=$(find "$TREE/mmcv/ops/csrc/pytorch" -maxdepth 2 -name '*.cpp' | wc -l)
+    # A CPU build compiles pytorch/*.cpp and pytorch/cpu/*.cpp (77 files for mmcv 2.1.0).
+    NSRC=$(( $(ls "$TREE"/mmcv/ops/csrc/pytorch/*.cpp | wc -l) + $(ls "$TREE"/mmcv/ops/csrc/pytorch/cpu/*.cpp | wc -l) ))
     LOG=$CACHE/mmcv-build.log
     say "compiling mmcv ops (~$NSRC C++ files, ${MAX_JOBS:-$(nproc)} jobs; ~15 min on 2 cores). Log: $LOG"
     mkdir -p "$WHEEL_DIR.tmp"

@@ -8,6 +8,8 @@ _base_ = 'mmdet::swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['mcl_plugin'], allow_failed_imports=False)
 
-model = dict(backbone=dict(convert_weights=False, init_cfg=None))
+# SyncBN in the FPN, as in the R50 protocol, so a pre-trained (normed) FPN transfers.
+model = dict(backbone=dict(convert_weights=False, init_cfg=None),
+             neck=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)))
 
 load_from = None  # --cfg-options load_from=CONVERTED.pth
