@@ -66,8 +66,11 @@ def run_worker(args: argparse.Namespace) -> None:
     import torch
     from mmengine.logging import MessageHub
 
+    from mmengine.registry import init_default_scope
+
     import mcl_plugin  # noqa: F401
     from mcl_plugin.registry import MODELS
+    init_default_scope('mcl_plugin')
     torch.manual_seed(0)
     MessageHub.get_current_instance().update_info('max_iters', 10**6)
     model = MODELS.build(model_cfg(args.worker, args.depth, args.levels, args.img)).to(args.device)

@@ -54,11 +54,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
         import torch
         if not torch.cuda.is_available():
-            cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+            raise SystemExit('--amp needs a GPU: mmengine\'s AmpOptimWrapper supports CUDA, NPU, '
+                             'MLU and MUSA devices only. Run without --amp on CPU.')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
