@@ -19,6 +19,8 @@ import sys
 import time
 
 FPN_IN = {18: [64, 128, 256, 512], 50: [256, 512, 1024, 2048]}
+NUM_CLASSES = 1000
+PAIRS = {'ssl': ('byol', 'mcl'), 'sup': ('vanilla-sup', 'mcl-sup')}
 
 
 def model_cfg(name: str, depth: int, num_levels: int, img: int) -> dict:
@@ -26,6 +28,21 @@ def model_cfg(name: str, depth: int, num_levels: int, img: int) -> dict:
     bn = dict(type='BN', requires_grad=True)
     backbone = dict(type='ResNet', depth=depth, norm_cfg=bn, zero_init_residual=False)
     feat = FPN_IN[depth][-1]
+    if name == 'vanilla-sup':
+        return dict(type='ImageClassifier', backbone=dict(backbone, type='mmdet.ResNet',
+                                                          out_indices=(3, )),
+                    neck=dict(type='GlobalAveragePooling'),
+                    head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=feat,
+                              loss=dict(type='CrossEntropyLoss')))
+    if name == 'mcl-sup':
+        return dict(
+            type='MCLSupervised', num_levels=num_levels,
+            backbone=dict(backbone, type='mmdet.ResNet'),
+            neck=dict(type='mmdet.FPN', in_channels=FPN_IN[depth], out_channels=256, num_outs=4,
+                      norm_cfg=bn),
+            tile_pooler=dict(type='TilePooler', out_size=img // 32),
+            tile_head=dict(type='ConvTileHead', norm_cfg=bn),
+            head=dict(type='MultiLevelClsHead', num_classes=NUM_CLASSES, in_channels=256))
     if name == 'byol':
         return dict(
             type='mmpretrain.BYOL', base_momentum=0.01, backbone=dict(backbone, type='mmpretrain.ResNet'),
@@ -77,15 +94,21 @@ def run_worker(args: argparse.Namespace) -> None:
     model.train()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3,
                           momentum=0.9)
-    n_views = 2 * args.levels if args.worker == 'mcl' else 2
+    n_views = {'mcl': 2 * args.levels, 'byol': 2, 'mcl-sup': args.levels, 'vanilla-sup': 1}
     views = [torch.rand(args.batch, 3, args.img, args.img, device=args.device)
-             for _ in range(n_views)]
+             for _ in range(n_views[args.worker])]
+    samples = []
+    if args.worker.endswith('sup'):
+        from mmpretrain.structures import DataSample
+        samples = [DataSample().set_gt_label(i % NUM_CLASSES) for i in range(args.batch)]
+        if args.worker == 'vanilla-sup':
+            views = views[0]
     times = []
     for i in range(args.warmup + args.steps):
         if args.device.startswith('cuda'):
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        losses = model.loss(views, [])
+        losses = model.loss(views, samples)
         loss = sum(v for k, v in losses.items() if 'loss' in k)
         opt.zero_grad()
         loss.backward()
@@ -134,7 +157,10 @@ def main() -> None:
     parser.add_argument('--assembler-reps', type=int, default=20)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out', default='work_dirs/benchmark/mcl_vs_byol.json')
-    parser.add_argument('--worker', choices=['mcl', 'byol'], help=argparse.SUPPRESS)
+    parser.add_argument('--pair', choices=sorted(PAIRS), default='ssl',
+                        help='ssl: MCL vs mmpretrain BYOL; sup: MCL-sup vs its vanilla twin')
+    parser.add_argument('--worker', choices=[n for p in PAIRS.values() for n in p],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return run_worker(args)
@@ -142,11 +168,12 @@ def main() -> None:
     import torch
     results = dict(config=vars(args), torch=torch.__version__, threads=torch.get_num_threads(),
                    machine=os.uname().machine, cpus=os.cpu_count())
-    runs = {'mcl': [], 'byol': []}
-    mem = {'mcl': [], 'byol': []}
+    base, ours = PAIRS[args.pair]
+    runs = {base: [], ours: []}
+    mem = {base: [], ours: []}
     for r in range(args.rounds):
-        for name in ('byol', 'mcl') if r % 2 == 0 else ('mcl', 'byol'):
-            cmd = [sys.executable, __file__, '--worker', name] + [
+        for name in (base, ours) if r % 2 == 0 else (ours, base):
+            cmd = [sys.executable, __file__, '--worker', name, '--pair', args.pair] + [
                 f'--{k}={v}' for k, v in (('depth', args.depth), ('batch', args.batch),
                                          ('img', args.img), ('levels', args.levels),
                                          ('steps', args.steps), ('warmup', args.warmup),
@@ -161,19 +188,18 @@ def main() -> None:
         results[name] = dict(step_s=statistics.median(runs[name]), steps=runs[name],
                              images_per_s=args.batch / statistics.median(runs[name]),
                              peak_mem_mb=max(mem[name]))
-    results['step_ratio_mcl_over_byol'] = results['mcl']['step_s'] / results['byol']['step_s']
-    results['mem_ratio_mcl_over_byol'] = (results['mcl']['peak_mem_mb'] /
-                                          results['byol']['peak_mem_mb'])
+    results['step_ratio'] = results[ours]['step_s'] / results[base]['step_s']
+    results['mem_ratio'] = results[ours]['peak_mem_mb'] / results[base]['peak_mem_mb']
     results['assembler'] = bench_assembler(args)
     os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(results, f, indent=1)
-    print(f"\n| | BYOL | MCL (S={args.levels}) | ratio |\n|---|---|---|---|\n"
-          f"| step time (s) | {results['byol']['step_s']:.3f} | {results['mcl']['step_s']:.3f} | "
-          f"{results['step_ratio_mcl_over_byol']:.2f} |\n"
+    print(f"\n| | {base} | {ours} (S={args.levels}) | ratio |\n|---|---|---|---|\n"
+          f"| step time (s) | {results[base]['step_s']:.3f} | {results[ours]['step_s']:.3f} | "
+          f"{results['step_ratio']:.2f} |\n"
           f"| peak memory (MB, {'CUDA' if args.device.startswith('cuda') else 'RSS'}) | "
-          f"{results['byol']['peak_mem_mb']:.0f} | {results['mcl']['peak_mem_mb']:.0f} | "
-          f"{results['mem_ratio_mcl_over_byol']:.2f} |")
+          f"{results[base]['peak_mem_mb']:.0f} | {results[ours]['peak_mem_mb']:.0f} | "
+          f"{results['mem_ratio']:.2f} |")
     for mode, a in results['assembler'].items():
         print(f"assembler ({mode}): {a['assemble_ms']:.2f} ms vs copy {a['copy_ms']:.2f} ms "
               f"-> {a['ratio']:.2f}x")
