@@ -29,9 +29,10 @@ NCLS=$(grep -c . "$COCO/classes.txt")
 CLASSES=$(grep . "$COCO/classes.txt" | paste -sd, -)
 FT=configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco.py
 FT_RANDOM=configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco_random-init.py
-# Same data, classes and schedule for both fine-tunes: FT_EPOCHS epochs, lr step at 2/3.
+# Same data, classes and schedule for both fine-tunes: FT_EPOCHS epochs, lr step at 2/3; no
+# validation inside training (the chain's test stage evaluates the final model once).
 FT_OPTS=(
-  "train_cfg.max_epochs=$FT_EPOCHS" "train_cfg.val_interval=$FT_EPOCHS"
+  "train_cfg.max_epochs=$FT_EPOCHS" "train_cfg.val_interval=$(( FT_EPOCHS + 1 ))"
   "param_scheduler.1.end=$FT_EPOCHS" "param_scheduler.1.milestones=[$(( FT_EPOCHS * 2 / 3 > 0 ? FT_EPOCHS * 2 / 3 : 1 ))]"
   "default_hooks.checkpoint.interval=$FT_EPOCHS"
   "model.roi_head.bbox_head.num_classes=$NCLS" "model.roi_head.mask_head.num_classes=$NCLS"

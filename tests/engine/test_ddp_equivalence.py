@@ -82,6 +82,7 @@ def _free_port():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_two_processes_match_one_process():
     g = torch.Generator().manual_seed(1)
     views = [torch.rand(B, 3, SIZE, SIZE, generator=g) for _ in range(2 * S)]
