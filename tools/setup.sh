@@ -26,7 +26,9 @@ say() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - START ))" "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # Everything that changes what gets installed goes into the stamp.
-STAMP_KEY=$(cat "$ROOT/tools/setup.sh" "$ROOT/requirements/"*.txt "$ROOT/setup.py" | sha1sum | cut -c1-16)
+# (and the checkout itself: a venv shared by two clones must be re-pointed at this one)
+STAMP_KEY=$( (cat "$ROOT/tools/setup.sh" "$ROOT/requirements/"*.txt "$ROOT/setup.py"; echo "$ROOT") \
+  | sha1sum | cut -c1-16)
 STAMP=$VENV/.mcl_plugin_setup
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_KEY" ] && [ -x "$VENV/bin/python" ]; then
   if "$VENV/bin/python" -c 'import mcl_plugin, mmcv.ops' >/dev/null 2>&1; then
