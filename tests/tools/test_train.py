@@ -113,3 +113,13 @@ def test_resume_continues_exactly(tmp_path, small_data):
         for name in va:
             assert torch.equal(va[name], vb[name]), (ka, name)
     assert a['param_schedulers'] == b['param_schedulers']
+
+
+def test_amp_on_cpu_says_it_needs_a_gpu():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU: --amp is supported')
+    proc = subprocess.run([sys.executable, 'tools/train.py', DEMO, '--amp'], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert '--amp needs a GPU' in proc.stderr and 'Traceback' not in proc.stderr
