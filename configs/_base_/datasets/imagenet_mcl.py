@@ -10,7 +10,9 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
-view_pipeline1 = [
+# BYOL's two asymmetric views: the same crop/flip/colour ops, blur p = 1.0 / 0.1, solarize
+# p = 0 / 0.2 (view 1 simply has no Solarize step).
+byol_common_ops = [
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.08, 1.0),
          interpolation='bicubic', backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
@@ -20,19 +22,11 @@ view_pipeline1 = [
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
          channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.0),
-    dict(type='Solarize', thr=128, prob=0.0),
 ]
-view_pipeline2 = [
-    dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.08, 1.0),
-         interpolation='bicubic', backend='pillow'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomApply',
-         transforms=[dict(type='HueSafeColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
-                          hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+view_pipeline1 = byol_common_ops + [
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.0),
+]
+view_pipeline2 = byol_common_ops + [
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
     dict(type='Solarize', thr=128, prob=0.2),
 ]
