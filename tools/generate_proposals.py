@@ -5,7 +5,9 @@ Lists the images exactly as the pre-training dataset does (``UnlabeledImageDatas
 scan, an image list or a COCO json), runs OpenCV's selective search on each, applies SoCo's
 filters with their fall-backs and writes one COCO-style json plus a summary. The format is
 documented in :mod:`mcl_plugin.datasets.proposals`. Interrupted runs resume: finished images are
-kept in ``OUT.partial.jsonl`` and skipped by the next run with the same settings.
+kept in ``OUT.partial.jsonl`` and skipped by the next run with the same settings. A progress bar
+over the images is shown when stderr is a terminal (``--no-progress`` turns it off; without it a
+line is logged every ``--log-every`` images).
 
 Examples::
 
@@ -63,7 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument('--restart', action='store_true', help='discard an existing partial run')
     g.add_argument('--keep-partial', action='store_true',
                    help='keep OUT.partial.jsonl after success')
-    g.add_argument('--log-every', type=int, default=100)
+    g.add_argument('--log-every', type=int, default=100,
+                   help='progress line every N images when no progress bar is shown')
+    g.add_argument('--no-progress', action='store_true',
+                   help='no progress bar (default: a bar when stderr is a terminal)')
     return p.parse_args(argv)
 
 
@@ -93,7 +98,8 @@ def main(argv=None) -> int:
             items = items[:args.limit]
         summary = generate_proposals(items, args.out, ss_cfg, filt, workers=args.workers,
                                      restart=args.restart, keep_partial=args.keep_partial,
-                                     log_every=args.log_every)
+                                     log_every=args.log_every,
+                                     progress=False if args.no_progress else None)
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f'generate_proposals: error: {e}', file=sys.stderr)
         return 2

@@ -21,9 +21,15 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
-# Local JSON/scalars always; add TensorBoard with
-#   --cfg-options "visualizer.vis_backends=[dict(type='LocalVisBackend'),dict(type='TensorboardVisBackend')]"
-vis_backends = [dict(type='LocalVisBackend')]
+# Visualisation backends. LocalVisBackend (vis_data/scalars.json and the per-run json log that
+# tools/analysis/plot_curves.py reads) is always on. TensorBoard is the second entry and OFF by
+# default; switch it on with (events go to the run's vis_data/ folder):
+#   --cfg-options visualizer.vis_backends.1.enabled=True
+# then `tensorboard --logdir WORK_DIR`.
+vis_backends = [
+    dict(type='LocalVisBackend'),
+    dict(type='SwitchableTensorboardVisBackend', enabled=False),
+]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 log_processor = dict(window_size=10, by_epoch=True)
 

@@ -520,6 +520,18 @@ def _read_partial(path: str, header: dict) -> Dict[str, dict]:
     return done
 
 
+def _progress_bar(total: int, done: int, show: Optional[bool]):
+    """A tqdm bar over the images on stderr; disabled (a no-op) unless ``show``, which
+    defaults to whether stderr is a terminal."""
+    import sys
+
+    from tqdm import tqdm
+    if show is None:
+        show = sys.stderr.isatty()
+    return tqdm(total=total, initial=done, desc='selective search', unit='img',
+                disable=not show, file=sys.stderr, dynamic_ncols=True)
+
+
 def generate_proposals(items: Sequence[Tuple[str, str]],
                        out_json: str,
                        ss_cfg: Optional[SelectiveSearchConfig] = None,
@@ -528,7 +540,8 @@ def generate_proposals(items: Sequence[Tuple[str, str]],
                        restart: bool = False,
                        keep_partial: bool = False,
                        log: Callable[[str], None] = print,
-                       log_every: int = 100) -> dict:
+                       log_every: int = 100,
+                       progress: Optional[bool] = None) -> dict:
     """Run selective search over images, resumably, and write the proposals json + summary.
 
     Finished images are appended to ``<out_json>.partial.jsonl`` as they complete, so an
@@ -548,7 +561,10 @@ def generate_proposals(items: Sequence[Tuple[str, str]],
         restart (bool): Discard an existing partial file.
         keep_partial (bool): Keep the partial file after success.
         log (Callable): Progress printer.
-        log_every (int): Progress line every this many images.
+        log_every (int): Progress line every this many images (only without the progress
+            bar).
+        progress (bool, optional): Show a tqdm progress bar over the images on stderr
+            (resumed images count as done). Default: only when stderr is a terminal.
 
     Returns:
         dict: The summary (see :func:`summarize`).
@@ -574,7 +590,8 @@ def generate_proposals(items: Sequence[Tuple[str, str]],
     new: Dict[str, dict] = {}
     failed: List[dict] = []
     start = time.perf_counter()
-    with open(part, 'a', encoding='utf-8') as f:
+    bar = _progress_bar(len(items), len(done), progress)
+    with bar, open(part, 'a', encoding='utf-8') as f:
         if f.tell() == 0:
             f.write(json.dumps(dict(header=header)) + '\n')
             f.flush()
@@ -588,7 +605,10 @@ def generate_proposals(items: Sequence[Tuple[str, str]],
                 else:
                     new[rec['file_name']] = rec
                 n = len(new) + len(failed)
-                if log_every and n % log_every == 0:
+                bar.update(1)
+                if failed:
+                    bar.set_postfix(failed=len(failed), refresh=False)
+                if bar.disable and log_every and n % log_every == 0:
                     rate = n / max(time.perf_counter() - start, 1e-9)
                     log(f'[generate_proposals] {n}/{len(todo)} ({rate:.2f} images/s)')
 

@@ -27,3 +27,4 @@ __all__ = ['RENDERERS', 'register_renderer']
 from . import plrc_vis  # noqa: E402,F401
 from . import detco_vis  # noqa: E402,F401
 from . import soco_vis  # noqa: E402,F401
+from .tensorboard_switch import SwitchableTensorboardVisBackend  # noqa: E402,F401
