@@ -1,210 +1,195 @@
-"""Side-by-side cost of MCL vs mmpretrain's BYOL, and of the montage assembler vs a copy.
+"""Side-by-side training-step cost of MCL, MCL-sup, SoCo, DetCo, PLRC and mmpretrain's BYOL and
+MoCo v2 at equal backbone depth, batch size and image size (+ SoCo's proposal generation and the
+montage assembler).
 
-Both models get the same backbone, batch size and image size; each runs in its own fresh
-process (so peak memory is its own), rounds alternate (A, B, A, B, ...) so that machine drift
-hits both, and the medians are compared. A training step is forward + backward + SGD step,
-including the EMA target update that both methods do.
+Every algorithm runs in its own fresh process per round (forked from a server process that has
+imported the stack but built nothing, so the peak memory is its own), rounds are interleaved
+(forward order, then reversed, ...) so that load drifts of a shared machine hit all algorithms
+alike, and the statistics pool the timed steps of all rounds. A step is
+``model.train_step``: data preprocessing + forward (incl. the EMA / momentum-encoder update) +
+backward + SGD step. What "image size" means for each method, and which extra inputs it gets,
+is documented in :mod:`mcl_plugin.tools.bench`; the JSON and the table list it per algorithm.
+
+Output: one JSON (``--out``, default ``work_dirs/benchmark/all_r{depth}_{img}_b{batch}.json``)
+and the Markdown table, printed and written next to it (same name, ``.md``).
 
 Examples:
-    python tools/benchmark.py --depth 50 --batch 16 --img 224 --steps 3
-    python tools/benchmark.py --device cuda --batch 64 --steps 20 --out work_dirs/bench.json
+    OMP_NUM_THREADS=1 python tools/benchmark.py --depth 18 --img 128 --batch 16 --steps 2 \\
+        --rounds 2 --threads 1 --out work_dirs/benchmark/all_r18_128_b16.json
+    python tools/benchmark.py --algos mcl,byol,mocov2 --depth 50 --img 224 --batch 16
+    python tools/benchmark.py --device cuda --batch 64 --steps 20
+    python tools/benchmark.py --pair ssl   # the former MCL vs BYOL comparison (= --algos byol,mcl)
 """
 import argparse
 import json
 import os
 import os.path as osp
 import statistics
-import subprocess
 import sys
-import time
 
-FPN_IN = {18: [64, 128, 256, 512], 50: [256, 512, 1024, 2048]}
-NUM_CLASSES = 1000
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from mcl_plugin.tools.bench import (ALGOS, EXTRA_ALGOS, FPN_IN,  # noqa: E402
+                                    describe_inputs, markdown_table, online_pixels)
+
 PAIRS = {'ssl': ('byol', 'mcl'), 'sup': ('vanilla-sup', 'mcl-sup')}
+WORKER_KEYS = ('depth', 'img', 'batch', 'steps', 'warmup', 'levels', 'heads', 'device',
+               'threads', 'seed')
 
 
-def model_cfg(name: str, depth: int, num_levels: int, img: int) -> dict:
-    """Model configs at matched backbone width; BN (single process)."""
-    bn = dict(type='BN', requires_grad=True)
-    backbone = dict(type='ResNet', depth=depth, norm_cfg=bn, zero_init_residual=False)
-    feat = FPN_IN[depth][-1]
-    if name == 'vanilla-sup':
-        return dict(type='ImageClassifier', backbone=dict(backbone, type='mmdet.ResNet',
-                                                          out_indices=(3, )),
-                    neck=dict(type='GlobalAveragePooling'),
-                    head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=feat,
-                              loss=dict(type='CrossEntropyLoss')))
-    if name == 'mcl-sup':
-        return dict(
-            type='MCLSupervised', num_levels=num_levels,
-            backbone=dict(backbone, type='mmdet.ResNet'),
-            neck=dict(type='mmdet.FPN', in_channels=FPN_IN[depth], out_channels=256, num_outs=4,
-                      norm_cfg=bn),
-            tile_pooler=dict(type='TilePooler', out_size=img // 32),
-            tile_head=dict(type='ConvTileHead', norm_cfg=bn),
-            head=dict(type='MultiLevelClsHead', num_classes=NUM_CLASSES, in_channels=256))
-    if name == 'byol':
-        return dict(
-            type='mmpretrain.BYOL', base_momentum=0.01, backbone=dict(backbone, type='mmpretrain.ResNet'),
-            neck=dict(type='NonLinearNeck', in_channels=feat, hid_channels=4096, out_channels=256,
-                      num_layers=2, with_bias=True, with_last_bn=False, with_avg_pool=True,
-                      norm_cfg=dict(type='BN1d')),
-            head=dict(type='LatentPredictHead', loss=dict(type='CosineSimilarityLoss'),
-                      predictor=dict(type='NonLinearNeck', in_channels=256, hid_channels=4096,
-                                     out_channels=256, num_layers=2, with_bias=True,
-                                     with_last_bn=False, with_avg_pool=False,
-                                     norm_cfg=dict(type='BN1d'))))
-    return dict(
-        type='MCL', num_levels=num_levels,
-        backbone=dict(backbone, type='PEResNet', stem_pos_embed=dict(type='spe')),
-        neck=dict(type='mmdet.FPN', in_channels=FPN_IN[depth], out_channels=256, num_outs=4,
-                  norm_cfg=bn),
-        tile_pooler=dict(type='TilePooler', out_size=img // 32),
-        tile_head=dict(type='ConvTileHead', norm_cfg=bn),
-        projector=dict(type='NonLinearNeck', in_channels=256, hid_channels=2048, out_channels=256,
-                       with_last_bn=True, with_avg_pool=False, norm_cfg=dict(type='BN1d')),
-        head=dict(type='MultiLevelContrastiveHead',
-                  predictor=dict(type='NonLinearNeck', in_channels=256, hid_channels=2048,
-                                 out_channels=256, with_last_bn=False, with_avg_pool=False,
-                                 norm_cfg=dict(type='BN1d'))))
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command line; ``--pair`` maps onto ``--algos`` (backward compatibility)."""
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--algos', default=','.join(ALGOS),
+                   help=f'comma-separated, from {ALGOS + EXTRA_ALGOS} (default: all but '
+                   'vanilla-sup)')
+    p.add_argument('--pair', choices=sorted(PAIRS),
+                   help='legacy: ssl = --algos byol,mcl; sup = --algos vanilla-sup,mcl-sup')
+    p.add_argument('--depth', type=int, default=50, choices=sorted(FPN_IN))
+    p.add_argument('--batch', type=int, default=16, help='source images per step')
+    p.add_argument('--img', type=int, default=224, help='image size (see the docstring)')
+    p.add_argument('--levels', type=int, default=None,
+                   help="MCL / MCL-sup levels S (default: the config's)")
+    p.add_argument('--heads', choices=('paper', 'demo'), default='paper',
+                   help='paper: configs/_base_/models (published head / queue sizes); demo: '
+                   'the R18 CPU demo configs')
+    p.add_argument('--steps', type=int, default=3, help='timed steps per round')
+    p.add_argument('--rounds', type=int, default=2, help='interleaved rounds per algorithm')
+    p.add_argument('--warmup', type=int, default=1, help='untimed steps per round')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch / OpenMP / OpenCV threads per process (default: torch default)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--ss-images', type=int, default=4,
+                   help='images for the selective-search timing (0: skip)')
+    p.add_argument('--ss-dir', default=osp.join(REPO, 'data', 'pretrain', 'train'))
+    p.add_argument('--ss-max-side', default='none,320',
+                   help="comma-separated generate_proposals --max-side values ('none' = its "
+                   'default, original resolution)')
+    p.add_argument('--assembler-reps', type=int, default=20,
+                   help='montage assembler vs copy repetitions (0: skip; only with MCL)')
+    p.add_argument('--out', default=None, help='JSON file (the table goes next to it as .md)')
+    p.add_argument('--render', metavar='JSON',
+                   help='measure nothing: recompute the ratios and rewrite the Markdown of an '
+                   'earlier result (in place)')
+    args = p.parse_args(argv)
+    if args.pair:
+        args.algos = ','.join(PAIRS[args.pair])
+    names = [a.strip() for a in args.algos.split(',') if a.strip()]
+    bad = [a for a in names if a not in ALGOS + EXTRA_ALGOS]
+    if bad or not names:
+        p.error(f'unknown algorithms {bad}; choose from {ALGOS + EXTRA_ALGOS}')
+    args.algo_list = list(dict.fromkeys(names))
+    if args.out is None:
+        args.out = osp.join('work_dirs', 'benchmark',
+                            f'all_r{args.depth}_{args.img}_b{args.batch}.json')
+    return args
 
 
-def peak_mem_mb(device: str) -> float:
-    import resource
-
-    import torch
-    if device.startswith('cuda'):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def set_threads_env(threads) -> None:
+    """One BLAS / OpenMP pool of ``threads`` in this process and the workers forked later."""
+    if threads:
+        for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'):
+            os.environ[k] = str(threads)
 
 
-def run_worker(args: argparse.Namespace) -> None:
-    """One model, ``args.steps`` timed steps; prints a JSON line."""
-    import torch
-    from mmengine.logging import MessageHub
-
-    from mmengine.registry import init_default_scope
-
-    import mcl_plugin  # noqa: F401
-    from mcl_plugin.registry import MODELS
-    init_default_scope('mcl_plugin')
-    torch.manual_seed(0)
-    MessageHub.get_current_instance().update_info('max_iters', 10**6)
-    model = MODELS.build(model_cfg(args.worker, args.depth, args.levels, args.img)).to(args.device)
-    model.train()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3,
-                          momentum=0.9)
-    n_views = {'mcl': 2 * args.levels, 'byol': 2, 'mcl-sup': args.levels, 'vanilla-sup': 1}
-    views = [torch.rand(args.batch, 3, args.img, args.img, device=args.device)
-             for _ in range(n_views[args.worker])]
-    samples = []
-    if args.worker.endswith('sup'):
-        from mmpretrain.structures import DataSample
-        samples = [DataSample().set_gt_label(i % NUM_CLASSES) for i in range(args.batch)]
-        if args.worker == 'vanilla-sup':
-            views = views[0]
-    times = []
-    for i in range(args.warmup + args.steps):
-        if args.device.startswith('cuda'):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        losses = model.loss(views, samples)
-        loss = sum(v for k, v in losses.items() if 'loss' in k)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if args.device.startswith('cuda'):
-            torch.cuda.synchronize()
-        if i >= args.warmup:
-            times.append(time.perf_counter() - t0)
-    print(json.dumps(dict(model=args.worker, times=times, peak_mem_mb=peak_mem_mb(args.device))))
+def run_one(name: str, args: argparse.Namespace) -> dict:
+    """One algorithm, one round, in a fresh process; its record (:func:`run_worker`)."""
+    from mcl_plugin.tools.bench import run_isolated
+    kwargs = {k: getattr(args, k) for k in WORKER_KEYS}
+    return run_isolated(dict(kwargs, name=name))
 
 
-def bench_assembler(args: argparse.Namespace) -> dict:
-    """Median time of the S-level montage assembly vs ``clone()`` of the same S views."""
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.render:
+        return render(args.render)
+    set_threads_env(args.threads)
     import torch
 
-    from mcl_plugin.models.utils import MontageAssembler
-    views = [torch.rand(args.batch, 3, args.img, args.img, device=args.device)
-             for _ in range(args.levels)]
-    out = {}
-    for mode in ('bilinear', 'area'):
-        asm = MontageAssembler(mode=mode)
-        t_asm, t_copy = [], []
-        for i in range(3 + args.assembler_reps):
-            t0 = time.perf_counter()
-            asm(views)
-            t1 = time.perf_counter()
-            [v.clone() for v in views]
-            t2 = time.perf_counter()
-            if i >= 3:
-                t_asm.append(t1 - t0)
-                t_copy.append(t2 - t1)
-        a, c = statistics.median(t_asm), statistics.median(t_copy)
-        out[mode] = dict(assemble_ms=a * 1e3, copy_ms=c * 1e3, ratio=a / c)
-    return out
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--depth', type=int, default=50, choices=sorted(FPN_IN))
-    parser.add_argument('--batch', type=int, default=16)
-    parser.add_argument('--img', type=int, default=224)
-    parser.add_argument('--levels', type=int, default=4)
-    parser.add_argument('--steps', type=int, default=3, help='timed steps per round')
-    parser.add_argument('--rounds', type=int, default=2, help='alternating rounds per model')
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--assembler-reps', type=int, default=20)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--out', default='work_dirs/benchmark/mcl_vs_byol.json')
-    parser.add_argument('--pair', choices=sorted(PAIRS), default='ssl',
-                        help='ssl: MCL vs mmpretrain BYOL; sup: MCL-sup vs its vanilla twin')
-    parser.add_argument('--worker', choices=[n for p in PAIRS.values() for n in p],
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        return run_worker(args)
-
-    import torch
-    results = dict(config=vars(args), torch=torch.__version__, threads=torch.get_num_threads(),
-                   machine=os.uname().machine, cpus=os.cpu_count())
-    base, ours = PAIRS[args.pair]
-    runs = {base: [], ours: []}
-    mem = {base: [], ours: []}
+    from mcl_plugin.tools.bench import (bench_assembler, bench_selective_search,
+                                        sample_images, summarize)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    config = {k: v for k, v in vars(args).items() if k != 'algo_list'}
+    config['algos'] = args.algo_list
+    results = dict(config=config, torch=torch.__version__,
+                   threads=args.threads or torch.get_num_threads(), machine=os.uname().machine,
+                   cpus=os.cpu_count())
+    records = {name: [] for name in args.algo_list}
     for r in range(args.rounds):
-        for name in (base, ours) if r % 2 == 0 else (ours, base):
-            cmd = [sys.executable, __file__, '--worker', name, '--pair', args.pair] + [
-                f'--{k}={v}' for k, v in (('depth', args.depth), ('batch', args.batch),
-                                         ('img', args.img), ('levels', args.levels),
-                                         ('steps', args.steps), ('warmup', args.warmup),
-                                         ('device', args.device))]
-            line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            rec = json.loads(line.strip().splitlines()[-1])
-            runs[name] += rec['times']
-            mem[name].append(rec['peak_mem_mb'])
+        order = args.algo_list if r % 2 == 0 else args.algo_list[::-1]
+        for name in order:
+            rec = run_one(name, args)
+            records[name].append(rec)
             print(f'round {r} {name}: median step {statistics.median(rec["times"]):.3f} s, '
-                  f'peak mem {rec["peak_mem_mb"]:.0f} MB', flush=True)
-    for name in runs:
-        results[name] = dict(step_s=statistics.median(runs[name]), steps=runs[name],
-                             images_per_s=args.batch / statistics.median(runs[name]),
-                             peak_mem_mb=max(mem[name]))
-    results['step_ratio'] = results[ours]['step_s'] / results[base]['step_s']
-    results['mem_ratio'] = results[ours]['peak_mem_mb'] / results[base]['peak_mem_mb']
-    results['assembler'] = bench_assembler(args)
-    os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
-    with open(args.out, 'w') as f:
+                  f'peak memory +{rec["peak_delta_mb"]:.0f} MB', flush=True)
+    algos = summarize(records, args.batch)
+    for name, res in algos.items():
+        levels = res['num_levels'] or 1
+        res['inputs'] = describe_inputs(name, args.img, args.batch, levels)
+        res['online_px_per_image'] = online_pixels(name, args.img, args.batch, levels)
+        res['label'] = name
+    results['algorithms'] = algos
+    if args.pair:  # legacy keys of the two-model comparison
+        base, ours = PAIRS[args.pair]
+        for name in (base, ours):
+            results[name] = dict(algos[name], peak_mem_mb=algos[name]['peak_mb'])
+        results['step_ratio'] = algos[ours]['step_s'] / algos[base]['step_s']
+        results['mem_ratio'] = algos[ours]['peak_mb'] / algos[base]['peak_mb']
+        results['mem_delta_ratio'] = algos[ours]['peak_delta_mb'] / algos[base]['peak_delta_mb']
+        results['pair'] = [base, ours]
+
+    results['selective_search'] = []
+    if args.ss_images > 0:
+        paths = sample_images(args.ss_dir, args.ss_images)
+        for side in args.ss_max_side.split(','):
+            side = None if side.strip().lower() == 'none' else int(side)
+            res = bench_selective_search(paths, side, args.threads or 1)
+            res['files'] = [osp.relpath(p, REPO) for p in paths]
+            results['selective_search'].append(res)
+    levels = next((a['num_levels'] for a in algos.values() if a['num_levels']), None)
+    if levels and args.assembler_reps > 0:
+        results['assembler'] = bench_assembler(args.batch, args.img, levels,
+                                               args.assembler_reps, args.device)
+    results['loadavg'] = dict(before=load_before, after=[round(x, 2) for x in os.getloadavg()])
+
+    write_report(results, args.out)
+    return 0
+
+
+def render(path: str) -> int:
+    """Re-render an earlier result file (new table layout, ratios from its stored steps)."""
+    from mcl_plugin.tools.bench import add_ratios
+    with open(path) as f:
+        results = json.load(f)
+    add_ratios(results['algorithms'])
+    levels = next((a['num_levels'] for a in results['algorithms'].values() if a['num_levels']),
+                  None)
+    for a in (results.get('assembler') or {}).values():
+        a.setdefault('levels', levels)
+    write_report(results, path)
+    return 0
+
+
+def write_report(results: dict, out: str) -> None:
+    """Render the Markdown table, store it in ``results``, write ``out`` (JSON) and the
+    ``.md`` next to it, and print the table."""
+    table = markdown_table(results)
+    results['markdown'] = table
+    os.makedirs(osp.dirname(out) or '.', exist_ok=True)
+    with open(out, 'w') as f:
         json.dump(results, f, indent=1)
-    print(f"\n| | {base} | {ours} (S={args.levels}) | ratio |\n|---|---|---|---|\n"
-          f"| step time (s) | {results[base]['step_s']:.3f} | {results[ours]['step_s']:.3f} | "
-          f"{results['step_ratio']:.2f} |\n"
-          f"| peak memory (MB, {'CUDA' if args.device.startswith('cuda') else 'RSS'}) | "
-          f"{results[base]['peak_mem_mb']:.0f} | {results[ours]['peak_mem_mb']:.0f} | "
-          f"{results['mem_ratio']:.2f} |")
-    for mode, a in results['assembler'].items():
-        print(f"assembler ({mode}): {a['assemble_ms']:.2f} ms vs copy {a['copy_ms']:.2f} ms "
-              f"-> {a['ratio']:.2f}x")
-    print(f'written {args.out}')
+    md = osp.splitext(out)[0] + '.md'
+    with open(md, 'w') as f:
+        f.write(table + '\n')
+    print('\n' + table)
+    print(f'written {out} and {md}')
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
