@@ -166,17 +166,57 @@ def export_weights(checkpoint: str, dst: str) -> str:
 
 
 def pretrain_options(config: str, iters: Optional[int], extra: Sequence[str]) -> List[str]:
-    """``--cfg-options`` for the pre-training (``--pretrain-iters`` needs an iteration loop)."""
-    options = list(extra)
+    """``--cfg-options`` for the pre-training (``--pretrain-iters`` needs an iteration loop).
+
+    ``--pretrain-iters N`` sets ``train_cfg.max_iters`` and rescales every iteration-based
+    ``param_scheduler`` entry (``begin``, ``end``, ``T_max``, ``milestones``) by
+    ``N / max_iters`` so warm-up and cosine keep their shape on a shorter or longer run;
+    options in ``extra`` come last and win.
+    """
+    options: List[str] = []
     if iters is not None:
         from mmengine.config import Config
-        loop = Config.fromfile(config).get('train_cfg', {}).get('type', '')
+        cfg = Config.fromfile(config)
+        loop = cfg.get('train_cfg', {}).get('type', '')
         if 'IterBased' not in loop:
             raise StageError(f'--pretrain-iters needs an IterBasedTrainLoop, but {config} uses '
                              f'{loop or "no train_cfg.type"}: pass --pretrain-cfg-options '
                              'train_cfg.max_epochs=E instead.')
         options.append(f'train_cfg.max_iters={iters}')
+        options += rescaled_schedule(cfg.get('param_scheduler'), cfg.train_cfg.max_iters, iters)
+    options += list(extra)
     return ['--cfg-options', *options] if options else []
+
+
+def rescaled_schedule(schedulers, old_iters: int, new_iters: int) -> List[str]:
+    """``--cfg-options`` that stretch iteration-based schedulers from old to new ``max_iters``."""
+    if not schedulers:
+        return []
+    single = isinstance(schedulers, dict)
+    entries = [schedulers] if single else list(schedulers)
+
+    def scale(value: int) -> int:
+        return max(1, round(value * new_iters / old_iters)) if value > 0 else 0
+
+    options = []
+    for i, sched in enumerate(entries):
+        if sched.get('by_epoch', True):
+            continue
+        prefix = 'param_scheduler.' if single else f'param_scheduler.{i}.'
+        begin, end = sched.get('begin', 0), sched.get('end')
+        if begin:
+            options.append(f'{prefix}begin={scale(begin)}')
+        if end is not None and end <= old_iters:
+            options.append(f'{prefix}end={scale(end)}')
+        if 'T_max' in sched:
+            t_max = sched['T_max']
+            stretched = end is not None and end <= old_iters and t_max == end - begin
+            new_t = scale(end) - scale(begin) if stretched else scale(t_max)
+            options.append(f'{prefix}T_max={max(1, new_t)}')
+        if 'milestones' in sched:
+            options.append(f'{prefix}milestones={[scale(m) for m in sched["milestones"]]}'.replace(
+                ' ', ''))
+    return options
 
 
 def read_coco_metrics(test_dir: str) -> Dict[str, Dict[str, float]]:

@@ -1,0 +1,128 @@
+"""tools/run_protocol.py (the one-protocol table) and the schedule rescaling of
+tools/pretrain_and_finetune.py --pretrain-iters."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+
+import pretrain_and_finetune as chain  # noqa: E402
+import run_protocol as protocol  # noqa: E402
+
+MCL = 'configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py'
+
+
+def test_pretrain_iters_rescale_warmup_and_cosine():
+    opts = chain.pretrain_options(osp.join(ROOT, MCL), 40, ['param_scheduler.1.eta_min=0.1'])
+    # 300 iterations with a 30-iteration warm-up -> 40 with 4; cosine spans the rest; the
+    # user's own options come last so they win.
+    assert opts == [
+        '--cfg-options', 'train_cfg.max_iters=40', 'param_scheduler.0.end=4',
+        'param_scheduler.1.begin=4', 'param_scheduler.1.end=40', 'param_scheduler.1.T_max=36',
+        'param_scheduler.1.eta_min=0.1'
+    ]
+
+
+def test_rescaled_schedule_single_dict_milestones_and_epoch_based():
+    scheds = [
+        dict(type='MultiStepLR', by_epoch=False, begin=0, end=1000, milestones=[600, 900]),
+        dict(type='LinearLR', by_epoch=True, begin=0, end=5),  # epoch-based: untouched
+    ]
+    assert chain.rescaled_schedule(scheds, 1000, 100) == [
+        'param_scheduler.0.end=100', 'param_scheduler.0.milestones=[60,90]'
+    ]
+    single = dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=300, T_max=300)
+    assert chain.rescaled_schedule(single, 300, 30) == [
+        'param_scheduler.end=30', 'param_scheduler.T_max=30'
+    ]
+    assert chain.rescaled_schedule(None, 300, 30) == []
+
+
+def test_plan_runs_main_rows_with_every_seed_first():
+    runs = protocol.plan(['random', 'mcl', 'soco', 'mcl-s1'], [0, 1], all_seeds=False)
+    assert runs == [('random', 0), ('mcl', 0), ('random', 1), ('mcl', 1), ('soco', 0),
+                    ('mcl-s1', 0)]
+    assert ('soco', 1) in protocol.plan(['soco'], [0, 1], all_seeds=True)
+    assert protocol.select_rows('main') == ['random', 'byol', 'mcl']
+    with pytest.raises(SystemExit, match='unknown row'):
+        protocol.select_rows('mcl,moco')
+
+
+def test_commands_share_one_finetune_protocol_and_budget(small_data):
+    args = protocol.parse_args(['--data', str(small_data), '--pretrain-images', '64'])
+    cmds = {row: protocol.command(row, 3, args)[0] for row in ('random', 'mcl', 'detco', 'mcl-s2')}
+    ft = {row: cmd[cmd.index('--finetune-cfg-options') + 1:] for row, cmd in cmds.items()}
+    assert ft['random'] == ft['mcl'] == ft['detco'] == ft['mcl-s2']
+    assert 'randomness.seed=3' in ft['mcl']
+    classes = open(osp.join(small_data, 'objects_coco', 'classes.txt')).read().split()
+    assert f'model.roi_head.bbox_head.num_classes={len(classes)}' in ft['mcl']
+    assert '--no-pretrain' in cmds['random']
+    # Equal images seen: batch 16 -> 4 iterations, batch 8 -> 8 iterations.
+    assert cmds['mcl'][cmds['mcl'].index('--pretrain-iters') + 1] == '4'
+    assert cmds['detco'][cmds['detco'].index('--pretrain-iters') + 1] == '8'
+    assert 'model.num_levels=2' in cmds['mcl-s2']
+
+
+def test_soco_without_proposals_names_the_file_and_the_fix(tmp_path, small_data):
+    data = tmp_path / 'data'
+    os.makedirs(data / 'pretrain')
+    args = protocol.parse_args(['--data', str(data)])
+    with pytest.raises(SystemExit, match='train_proposals_ss-fast.json.*generate_proposals.py'):
+        protocol.command('soco', 0, args)
+    with pytest.raises(SystemExit, match='objects_coco/classes.txt not found.*prepare_data.py'):
+        protocol.command('random', 0, args)
+
+
+def _write_run(work, row, seed, box_ap, mask_ap, pretrain=True):
+    folder = osp.join(work, row, f'seed{seed}')
+    os.makedirs(folder)
+    metrics = dict(bbox=dict(AP=box_ap, AP50=2 * box_ap), segm=dict(AP=mask_ap),
+                   seconds=dict(pretrain=100.0, finetune=50.0, test=10.0))
+    if pretrain:
+        metrics.update(pretrain_config=MCL, pretrain_checkpoint='x/iter_40.pth')
+    with open(osp.join(folder, 'metrics.json'), 'w') as f:
+        json.dump(metrics, f)
+
+
+def test_table_and_reading_from_finished_runs(tmp_path):
+    work = str(tmp_path)
+    _write_run(work, 'random', 0, 1.0, 1.0, pretrain=False)
+    _write_run(work, 'random', 1, 2.0, 1.0, pretrain=False)
+    _write_run(work, 'mcl', 0, 5.0, 1.2)
+    _write_run(work, 'mcl', 1, 6.0, 1.4)
+    _write_run(work, 'byol', 0, 2.4, 1.0)
+    text, summary = protocol.table(protocol.collect(work, protocol.select_rows('all')))
+    lines = text.splitlines()
+    assert len(lines) == 5 and lines[0].count('|') == lines[1].count('|') == 15
+    random_row, byol_row, mcl_row = lines[2:]
+    assert random_row.startswith('| random init | 0,1 | 1.5 ± 0.5 | 3.0 ± 1.0 |')
+    assert byol_row.startswith('| BYOL (mmpretrain), R18 | 0 | 2.4 |')
+    assert mcl_row.startswith('| MCL S=3, mode a | 0,1 | 5.5 ± 0.5 |')
+    assert '| 40 x 16 | 100 | 60 |' in mcl_row
+    notes = protocol.reading(summary)
+    # MCL: +4.0 > 0.5 + 0.5; BYOL (one seed): +0.9 < 0.5 + 2 * 0.5.
+    assert 'MCL S=3, mode a: box AP +4.0 vs random init (exceeds the seed spread 1.0)' in notes
+    assert 'BYOL (mmpretrain), R18: box AP +0.9 vs random init (within the seed spread 1.5)' in notes
+    assert 'MCL S=3, mode a: mask AP +0.3 vs random init (exceeds the seed spread 0.1)' in notes
+
+
+@pytest.mark.slow
+def test_protocol_end_to_end_on_small_data(tmp_path, small_data):
+    """Two rows through the real chain (MCL 1 iteration, 1 fine-tune epoch at 64 px)."""
+    work = tmp_path / 'protocol'
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'run_protocol.py'), '--rows', 'random,mcl',
+           '--seeds', '0', '--data', str(small_data), '--pretrain-images', '16', '--ft-epochs',
+           '1', '--ft-scale', '96,64', '--work-dir', str(work)]
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((work / 'results.json').read_text())
+    assert set(result['rows']) == {'random', 'mcl'} and result['failed'] == []
+    assert result['rows']['mcl']['pretrain_budget'] == '1 x 16'
+    assert (work / 'results.md').read_text().count('\n| ') == 2  # two rows
+    assert (work / 'mcl' / 'seed0' / 'converted.pth').exists()
