@@ -1,7 +1,7 @@
 from .transforms import *  # noqa: F401,F403
 from .object_crops import CocoObjectCropDataset
-from .unlabeled import UnlabeledImageDataset
+from .unlabeled import UnlabeledImageDataset, UnreadableImageError
 
-__all__ = ['CocoObjectCropDataset', 'UnlabeledImageDataset']
+__all__ = ['CocoObjectCropDataset', 'UnlabeledImageDataset', 'UnreadableImageError']
 from .proposal_dataset import ProposalImageDataset  # noqa: E402
 __all__ += ['ProposalImageDataset']

@@ -3,8 +3,9 @@ import json
 import logging
 import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
@@ -14,6 +15,14 @@ IMG_EXTENSIONS: Tuple[str, ...] = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.t
 _PREPARE_HINT = ('Build the pre-training images with `python tools/prepare_data.py` (or '
                  '`--small` for a tiny offline set) and point `data_root`/`data_prefix` at them.')
 _MAX_LISTED_BAD = 10
+_SKIP_HINT = ('set check_images=True on the dataset (e.g. `--cfg-options '
+              'train_dataloader.dataset.check_images=True`) to skip unreadable images at '
+              'start-up (they are counted and logged)')
+
+
+class UnreadableImageError(OSError):
+    """An image file of the dataset cannot be read or decoded (the message names the file and
+    the fix)."""
 
 
 @DATASETS.register_module()
@@ -22,6 +31,14 @@ class UnlabeledImageDataset(BaseDataset):
 
     The dataset only lists files; decoding is left to the pipeline (``LoadImageFromFile``).
     Every item is ``dict(img_path=..., sample_idx=i)`` in a sorted, deterministic order.
+
+    Bad files: with the pipeline's default ``LoadImageFromFile`` (OpenCV, ``color``),
+    grayscale, RGBA / LA (alpha dropped, not composited), palette, 1-bit and 16-bit (high byte
+    kept) images all decode to 3-channel uint8, and images of any size (1x1 included) go
+    through the random-resized-crop based views. An empty, truncated, corrupt or non-image
+    file raises :class:`UnreadableImageError` naming the file and the fix when it is loaded;
+    with ``check_images=True`` such files are found at init instead, skipped, counted
+    (:attr:`num_unreadable`, :attr:`unreadable_files`) and logged.
 
     Where the file names come from:
 
@@ -45,8 +62,10 @@ class UnlabeledImageDataset(BaseDataset):
             Defaults to ().
         extensions (Sequence[str]): Accepted file extensions (case-insensitive) for the
             folder scan. Defaults to :data:`IMG_EXTENSIONS`.
-        check_images (bool): Open and decode every image with PIL at init; unreadable ones
-            are skipped, counted and logged (up to 10 names). Raises if none is readable.
+        check_images (bool): Decode every image at init with the decoder the pipeline's
+            ``LoadImageFromFile`` uses (backend and colour flag; OpenCV by default: PIL accepts
+            files OpenCV refuses, e.g. a PNG missing its last chunk); unreadable ones are
+            skipped, counted and logged (up to 10 names). Raises if none is readable.
             Defaults to False.
         metainfo (dict, optional): Meta information of the dataset. Defaults to None.
         **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
@@ -55,6 +74,7 @@ class UnlabeledImageDataset(BaseDataset):
     Raises:
         ValueError: The folder or the list holds no image, or the json has no ``images``.
         FileNotFoundError: The folder, the list, or a listed image does not exist.
+        UnreadableImageError: (when an item is loaded) its file cannot be decoded.
 
     Example:
         >>> from mmengine.registry import init_default_scope
@@ -186,19 +206,70 @@ class UnlabeledImageDataset(BaseDataset):
         return names
 
     # ------------------------------------------------------------------ image check
-    def _drop_unreadable(self, paths: List[str]) -> List[str]:
-        """Decodes every image with PIL; drops, counts and logs the unreadable ones."""
-        from PIL import Image
+    def _decoder(self) -> Tuple[str, str, Optional[dict]]:
+        """``(backend, flag, backend_args)`` of the pipeline's ``LoadImageFromFile``;
+        ``('cv2', 'color', None)`` (its defaults) when the pipeline has none."""
+        from mmcv.transforms import LoadImageFromFile
 
+        for transform in getattr(self.pipeline, 'transforms', []):
+            if isinstance(transform, LoadImageFromFile):
+                return (transform.imdecode_backend, transform.color_type,
+                        getattr(transform, 'backend_args', None))
+        return 'cv2', 'color', None
+
+    def image_decode_error(self, path: str) -> Optional[str]:
+        """Why ``path`` cannot be decoded the way the pipeline decodes it.
+
+        Args:
+            path (str): Image file.
+
+        Returns:
+            str | None: A short reason (``'is empty (0 bytes)'``, ...), or None if the file
+            decodes to a non-empty image.
+        """
+        import mmcv
+
+        backend, flag, backend_args = self._decoder()
+        try:
+            content = fileio.get(path, backend_args=backend_args)
+        except FileNotFoundError:
+            return 'does not exist (removed after the dataset was listed?)'
+        except OSError as err:
+            return f'cannot be read ({type(err).__name__}: {err})'
+        if not content:
+            return 'is empty (0 bytes)'
+        try:
+            img = mmcv.imfrombytes(content, flag=flag, backend=backend)
+        except Exception as err:  # noqa: BLE001 - any decoder failure means unreadable
+            return f'cannot be decoded by {backend} ({type(err).__name__}: {err})'
+        if img is None or img.size == 0:
+            return f'cannot be decoded by {backend} (corrupt, truncated or not an image)'
+        return None
+
+    def prepare_data(self, idx: int) -> Any:
+        """The pipeline's output for item ``idx``; a file that cannot be decoded raises
+        :class:`UnreadableImageError` with its path and the fix instead of the decoder's bare
+        error (OpenCV's ``!buf.empty()``, mmcv's ``failed to load image``)."""
+        try:
+            return super().prepare_data(idx)
+        except Exception as err:
+            path = self.get_data_info(idx).get('img_path')
+            reason = self.image_decode_error(path) if path else None
+            if reason is None:  # the file is fine: not a bad-input problem
+                raise
+            raise UnreadableImageError(
+                f'Image {path!r} (dataset item {idx}) {reason}. Replace or delete the file, or '
+                + _SKIP_HINT + '.') from err
+
+    def _drop_unreadable(self, paths: List[str]) -> List[str]:
+        """Decodes every image as the pipeline would; drops, counts and logs the unreadable."""
         readable, bad = [], []
         for path in paths:
-            try:
-                with Image.open(path) as img:
-                    img.load()
-            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-                bad.append((path, f'{type(err).__name__}: {err}'))
-            else:
+            reason = self.image_decode_error(path)
+            if reason is None:
                 readable.append(path)
+            else:
+                bad.append((path, reason))
         self.num_unreadable = len(bad)
         self.unreadable_files = [path for path, _ in bad]
         source = self.ann_file or self.img_prefix

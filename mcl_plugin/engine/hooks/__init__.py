@@ -1,5 +1,6 @@
+from .ema_accumulation_hook import EMAAccumulationHook
 from .nan_guard_hook import NaNGuardHook
 from .plrc_hook import PLRCDistillWarmupHook  # noqa: E402
 from .random_state_hook import RandomStateHook
 
-__all__ = ['NaNGuardHook', 'PLRCDistillWarmupHook', 'RandomStateHook']
+__all__ = ['EMAAccumulationHook', 'NaNGuardHook', 'PLRCDistillWarmupHook', 'RandomStateHook']
