@@ -12,7 +12,13 @@ default_hooks = dict(
 )
 # NaNGuardHook: fail fast on a NaN/Inf loss, never write a checkpoint with non-finite weights.
 # RandomStateHook: RNG states travel with checkpoints, so --resume repeats an uninterrupted run.
-custom_hooks = [dict(type='NaNGuardHook'), dict(type='RandomStateHook')]
+# EMAAccumulationHook: with optim_wrapper.accumulative_counts=k the EMA target moves once per
+# optimizer step, not k times (a no-op without accumulation).
+custom_hooks = [
+    dict(type='NaNGuardHook'),
+    dict(type='RandomStateHook'),
+    dict(type='EMAAccumulationHook'),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

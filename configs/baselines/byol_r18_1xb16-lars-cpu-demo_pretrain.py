@@ -35,3 +35,4 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+find_unused_parameters = False  # BYOL uses every parameter

@@ -50,3 +50,5 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=2))
 log_processor = dict(window_size=10, by_epoch=False)
+# S = 3 reads P3-P5 only: the FPN's P2 output conv gets no gradient, which DDP must be told about.
+find_unused_parameters = True

@@ -57,6 +57,7 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 custom_hooks = [
     dict(type='NaNGuardHook'),
     dict(type='RandomStateHook'),
+    dict(type='EMAAccumulationHook'),
     dict(type='PLRCDistillWarmupHook', warmup=warmup_iters, by_epoch=False),
 ]
 default_hooks = dict(

@@ -28,5 +28,6 @@ auto_scale_lr = dict(base_batch_size=256)
 custom_hooks = [
     dict(type='NaNGuardHook'),
     dict(type='RandomStateHook'),
+    dict(type='EMAAccumulationHook'),
     dict(type='PLRCDistillWarmupHook', warmup=30, by_epoch=True),
 ]
