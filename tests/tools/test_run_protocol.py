@@ -3,7 +3,6 @@ tools/pretrain_and_finetune.py --pretrain-iters."""
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -111,18 +110,41 @@ def test_table_and_reading_from_finished_runs(tmp_path):
     assert 'MCL S=3, mode a: mask AP +0.3 vs random init (exceeds the seed spread 0.1)' in notes
 
 
-@pytest.mark.slow
-def test_protocol_end_to_end_on_small_data(tmp_path, small_data):
-    """Two rows through the real chain (MCL 1 iteration, 1 fine-tune epoch at 64 px)."""
-    work = tmp_path / 'protocol'
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'run_protocol.py'), '--rows', 'random,mcl',
-           '--seeds', '0', '--data', str(small_data), '--pretrain-images', '16', '--ft-epochs',
-           '1', '--ft-scale', '96,64', '--work-dir', str(work)]
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result = json.loads((work / 'results.json').read_text())
-    assert set(result['rows']) == {'random', 'mcl'} and result['failed'] == []
-    assert result['rows']['mcl']['pretrain_budget'] == '1 x 16'
-    assert (work / 'results.md').read_text().count('\n| ') == 2  # two rows
-    assert (work / 'mcl' / 'seed0' / 'converted.pth').exists()
+def _merged(config: str, options):
+    """``config`` with ``--cfg-options`` applied the way tools/train.py and mmdet do."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+    return cfg
+
+
+def test_protocol_options_hit_the_intended_config_keys(small_data):
+    """Every option lands on the key it means (a shifted pipeline index would silently set a
+    new key on the wrong transform)."""
+    args = protocol.parse_args(['--data', str(small_data), '--pretrain-images', '64'])
+    cmd = protocol.command('mcl-s2', 1, args)[0]
+    ft_opts = cmd[cmd.index('--finetune-cfg-options') + 1:]
+    ft = _merged(protocol.FT, ft_opts)
+    assert ft.train_dataloader.dataset.pipeline[2].type == 'RandomResize'
+    assert ft.train_dataloader.dataset.pipeline[2].scale == (160, 120)
+    assert ft.test_dataloader.dataset.pipeline[1].type == 'Resize'
+    assert ft.test_dataloader.dataset.pipeline[1].scale == (160, 120)
+    assert ft.param_scheduler[0].type == 'LinearLR' and ft.param_scheduler[0].end == 50
+    assert ft.param_scheduler[1].type == 'MultiStepLR' and ft.param_scheduler[1].milestones == [1]
+    assert ft.model.train_cfg.rcnn.sampler.num == 32 and ft.randomness.seed == 1
+    classes = open(osp.join(small_data, 'objects_coco', 'classes.txt')).read().split()
+    assert list(ft.train_dataloader.dataset.metainfo.classes) == classes
+    assert ft.train_dataloader.dataset.data_root == osp.join(str(small_data), 'objects_coco/')
+    pre_opts = cmd[cmd.index('--pretrain-cfg-options') + 1:cmd.index('--work-dir')]
+    pre = _merged(protocol.MCL, pre_opts)
+    assert pre.model.num_levels == 2
+    assert pre.train_dataloader.dataset.pipeline[1].type == 'MultiView'
+    assert pre.train_dataloader.dataset.pipeline[1].num_views == [2, 2]
+    assert pre.train_dataloader.dataset.data_root == osp.join(str(small_data), 'pretrain')
+    mode = protocol.command('mcl-c', 0, args)[0]
+    mode_opts = mode[mode.index('--pretrain-cfg-options') + 1:mode.index('--work-dir')]
+    assert _merged(protocol.MCL, mode_opts).model.head.loss_mode == 'c'
