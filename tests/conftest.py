@@ -26,8 +26,13 @@ def _seed_and_scope():
 @pytest.fixture
 def message_hub():
     """CosineEMA reads ``max_iters`` from mmengine's MessageHub, as inside a Runner."""
+    import uuid
+
     from mmengine.logging import MessageHub
-    hub = MessageHub.get_instance('mcl_plugin_tests')
+
+    # A new name each time: get_current_instance() returns the most recently *created* hub, and
+    # an in-process Runner of an earlier test (e.g. the gradient-accumulation test) creates its own.
+    hub = MessageHub.get_instance(f'mcl_plugin_tests_{uuid.uuid4().hex}')
     hub.update_info('max_iters', 10)
     hub.update_info('iter', 0)
     return hub

@@ -22,7 +22,8 @@ tested on its val split.
 
 Examples::
 
-    # the table in README (2-core CPU, ~2 h): main rows with 2 seeds, the rest with 1
+    # the table in README: main rows with 2 seeds, the rest with 1 (2-core CPU: ~30 min per
+    # run with two runs side by side, ~4 h for all 16 runs)
     python tools/run_protocol.py --rows all --jobs 2 --threads 1
     # only re-write the table from finished runs
     python tools/run_protocol.py --rows all --table-only
@@ -72,6 +73,8 @@ MAIN_ROWS = ('random', 'byol', 'mcl')
 #: Table order (runs: main rows with every seed first, then the others in this order).
 ORDER = tuple(ROWS)
 METRICS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
+#: pretrain_and_finetune.py reports COCO metrics in % rounded to 0.1.
+RESOLUTION = 0.1
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -263,7 +266,8 @@ def reading(summary: dict) -> List[str]:
     """Which rows differ from random init by more than the seed spread (box and mask AP).
 
     A difference counts when ``|mean_row - mean_random|`` exceeds the sum of both half-ranges
-    and, for a row with one seed, also the random rows' full range (its own spread is unknown).
+    (for a row with one seed, whose own spread is unknown, the random rows' full range instead
+    of its half-range) and the 0.1 AP resolution of the reported (rounded) metrics.
     """
     if 'random' not in summary:
         return ['no random-init row: nothing to compare with']
@@ -275,9 +279,9 @@ def reading(summary: dict) -> List[str]:
                 continue
             values = rec[task]['AP']
             mean, half = summarize(values)
-            margin = base_half + (half if len(values) > 1 else 2 * base_half)
+            margin = max(RESOLUTION, base_half + (half if len(values) > 1 else 2 * base_half))
             delta = mean - base_mean
-            verdict = 'exceeds' if abs(delta) > margin else 'within'
+            verdict = 'exceeds' if abs(round(delta, 1)) > round(margin, 1) else 'within'
             out.append(f'{rec["label"]}: {name} {delta:+.1f} vs random init ({verdict} the seed '
                        f'spread {margin:.1f})')
     return out

@@ -574,7 +574,8 @@ def convert_checkpoint(src: str,
                        use_ema: bool = False,
                        parts: Sequence[str] = PARTS,
                        cfg_options: Optional[dict] = None,
-                       allow_missing: Sequence[str] = ()) -> CoverageReport:
+                       allow_missing: Sequence[str] = (),
+                       progress: Optional[bool] = None) -> CoverageReport:
     """Convert ``src`` for the detector of ``config`` and write ``dst``.
 
     ``dst`` is written (``dict(state_dict=..., meta=dict(mcl_plugin_convert=...))``, loadable
@@ -589,6 +590,8 @@ def convert_checkpoint(src: str,
         parts (Sequence[str]): Parts to transfer (``backbone``, ``neck``, ``head``).
         cfg_options (dict, optional): Config overrides.
         allow_missing (Sequence[str]): Regexes of backbone keys that may stay at init.
+        progress (bool, optional): A progress bar over the stages (read, build the detector,
+            map the keys, write) on stderr; default: only when stderr is a terminal.
 
     Returns:
         CoverageReport: The report; ``report.ok`` tells whether ``dst`` was written.
@@ -596,8 +599,26 @@ def convert_checkpoint(src: str,
     Raises:
         ConversionError: If the source cannot be read or the request is invalid.
     """
+    import sys
+
+    from tqdm import tqdm
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=4, desc=f'convert {osp.basename(src)}', unit='stage', disable=not show,
+              file=sys.stderr) as bar:
+        return _convert(src, dst, config, use_ema, parts, cfg_options, allow_missing, bar)
+
+
+def _convert(src: str, dst: Optional[str], config: Union[str, 'Config'], use_ema: bool,
+             parts: Sequence[str], cfg_options: Optional[dict], allow_missing: Sequence[str],
+             bar) -> CoverageReport:
+    """The stages of :func:`convert_checkpoint`, each advancing ``bar``."""
+    bar.set_postfix_str('reading', refresh=False)
     state, meta, load_notes = load_source_checkpoint(src)
+    bar.update(1)
+    bar.set_postfix_str('building the detector', refresh=False)
     model, cfg = build_target_model(config, cfg_options)
+    bar.update(1)
+    bar.set_postfix_str('mapping keys', refresh=False)
     cfg_name = config if isinstance(config, str) else cfg.filename
     title = (f'{osp.basename(src)} -> {osp.basename(str(cfg_name))} '
              f'(parts: {",".join(parts)}; weights: {"EMA target" if use_ema else "online"})')
@@ -606,8 +627,10 @@ def convert_checkpoint(src: str,
     report.notes[:0] = load_notes
     if isinstance(meta.get(META_KEY), Mapping):
         report.notes.insert(0, 'the source was written by this converter (re-conversion)')
+    bar.update(1)
     if dst is None or not report.ok:
         return report
+    bar.set_postfix_str(f'writing {len(converted)} tensors', refresh=False)
     record = dict(source=osp.abspath(src),
                   source_sha256=sha256sum(src),
                   config=str(cfg_name),
@@ -626,4 +649,5 @@ def convert_checkpoint(src: str,
     tmp = f'{dst}.tmp{os.getpid()}'
     torch.save(checkpoint, tmp)
     os.replace(tmp, dst)
+    bar.update(1)
     return report

@@ -64,6 +64,16 @@ def test_r18_mcl_into_demo_mask_rcnn(r18, tmp_path):
     assert report.to_markdown().count('\n|') >= len(report.modules) + 1
 
 
+def test_progress_bar_counts_the_four_stages(r18, tmp_path, capsys):
+    _, src = r18
+    assert convert_checkpoint(src, str(tmp_path / 'a.pth'), DEMO, progress=True).ok
+    err = capsys.readouterr().err
+    assert 'convert mcl_r18.pth' in err and '4/4' in err
+    # off (not a terminal, the default under pytest): nothing on stderr
+    assert convert_checkpoint(src, str(tmp_path / 'b.pth'), DEMO).ok
+    assert capsys.readouterr().err == ''
+
+
 def test_use_ema_takes_the_target_network(r18, tmp_path):
     model, src = r18
     dst = str(tmp_path / 'ema.pth')
