@@ -65,13 +65,14 @@ def test_summary_ratios_and_table():
 
 
 @pytest.mark.slow
-def test_benchmark_all_algorithms(tmp_path):
+def test_benchmark_all_algorithms(tmp_path, small_data):
     out = tmp_path / 'bench.json'
     batch = 4
     proc = subprocess.run(
         [sys.executable, 'tools/benchmark.py', '--depth', '18', '--img', '64', '--batch',
          str(batch), '--steps', '1', '--rounds', '1', '--warmup', '0', '--threads', '1',
-         '--ss-images', '1', '--ss-max-side', '320', '--assembler-reps', '2', '--out', str(out)],
+         '--ss-images', '1', '--ss-dir', str(small_data / 'pretrain' / 'train'),
+         '--ss-max-side', '320', '--assembler-reps', '2', '--out', str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600,
         env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr[-3000:]
