@@ -189,11 +189,12 @@ def run_one(row: str, seed: int, args: argparse.Namespace) -> Tuple[str, int, in
     os.makedirs(work, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     start = time.time()
-    print(f'[protocol] {row} seed {seed}: start (log {work}.log)', flush=True)
+    # one write per line: runs print from parallel threads
+    print(f'[protocol] {row} seed {seed}: start (log {work}.log)\n', end='', flush=True)
     with open(f'{work}.log', 'w') as log:
         code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    print(f'[protocol] {row} seed {seed}: exit {code} after {time.time() - start:.0f} s',
-          flush=True)
+    print(f'[protocol] {row} seed {seed}: exit {code} after {time.time() - start:.0f} s\n',
+          end='', flush=True)
     return row, seed, code
 
 
