@@ -304,7 +304,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for row, seed, code in pool.map(lambda rs: run_one(*rs, args), runs):
                 if code:
                     failed.append(f'{row} seed {seed} (log: {args.work_dir}/{row}/seed{seed}.log)')
-    text, summary = table(collect(args.work_dir, rows))
+    # the table holds every finished run in the work dir, not only the rows of this call
+    text, summary = table(collect(args.work_dir, list(ORDER)))
     notes = reading(summary)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(text + '\n\n' + '\n'.join(f'- {n}' for n in notes) + '\n')

@@ -110,6 +110,18 @@ def test_table_and_reading_from_finished_runs(tmp_path):
     assert 'MCL S=3, mode a: mask AP +0.3 vs random init (exceeds the seed spread 0.1)' in notes
 
 
+def test_subset_call_keeps_every_finished_row_in_the_table(tmp_path):
+    """``--rows soco`` must not drop the rows of earlier calls from results.md."""
+    work = str(tmp_path)
+    _write_run(work, 'random', 0, 1.0, 1.0, pretrain=False)
+    _write_run(work, 'mcl', 0, 5.0, 1.2)
+    assert protocol.main(['--rows', 'soco', '--table-only', '--work-dir', work]) == 0
+    with open(osp.join(work, 'results.md')) as f:
+        text = f.read()
+    assert '| random init | 0 | 1.0 |' in text and '| MCL S=3, mode a | 0 | 5.0 |' in text
+    assert 'MCL S=3, mode a: box AP +4.0 vs random init' in text
+
+
 def _merged(config: str, options):
     """``config`` with ``--cfg-options`` applied the way tools/train.py and mmdet do."""
     import argparse
