@@ -17,6 +17,7 @@ os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -67,7 +68,19 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    _cpu_dist_backend(cfg)
     return cfg
+
+
+def _cpu_dist_backend(cfg: Config) -> None:
+    """NCCL needs GPUs: fall back to gloo (with a log line) for CPU-only distributed runs."""
+    import torch
+    if cfg.launcher != 'none' and not torch.cuda.is_available():
+        dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+        if dist_cfg.get('backend', 'nccl') == 'nccl':
+            print_log('CUDA is not available: using the gloo backend instead of nccl',
+                      logger='current')
+            dist_cfg['backend'] = 'gloo'
 
 
 def main() -> None:
