@@ -73,7 +73,11 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 
 def _cpu_dist_backend(cfg: Config) -> None:
-    """NCCL needs GPUs: fall back to gloo (with a log line) for CPU-only distributed runs."""
+    """NCCL needs GPUs: fall back to gloo (with a log line) for CPU-only distributed runs.
+
+    ``mcl_plugin.engine.cpu_dist`` swaps the backend at process-group creation for every entry
+    point; doing it in the config too makes the logged ``env_cfg`` show the backend in use.
+    """
     import torch
     if cfg.launcher != 'none' and not torch.cuda.is_available():
         dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
