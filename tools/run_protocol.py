@@ -282,7 +282,7 @@ def reading(summary: dict) -> List[str]:
             mean, half = summarize(values)
             margin = max(RESOLUTION, base_half + (half if len(values) > 1 else 2 * base_half))
             delta = round(mean - base_mean, 1) + 0.0  # no '-0.0'
-            verdict = 'exceeds' if abs(round(delta, 1)) > round(margin, 1) else 'within'
+            verdict = 'exceeds' if abs(delta) > round(margin, 1) else 'within'
             out.append(f'{rec["label"]}: {name} {delta:+.1f} vs random init ({verdict} the seed '
                        f'spread {margin:.1f})')
     return out
