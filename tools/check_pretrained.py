@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mcl_plugin.tools.check import check_pretrained
+    from mcl_plugin.converters.check import check_pretrained
     result = check_pretrained(args.config, args.checkpoint, args.cfg_options)
     print(result.format(markdown=args.markdown))
     if not result.ok:

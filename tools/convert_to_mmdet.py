@@ -49,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mcl_plugin.tools.convert import ConversionError, convert_checkpoint
+    from mcl_plugin.converters.convert import ConversionError, convert_checkpoint
     parts = [p.strip() for p in args.parts.split(',') if p.strip()]
     try:
         report = convert_checkpoint(args.src,

@@ -1,18 +1,1 @@
-"""Weight hand-off from pre-training checkpoints to MMDetection detectors.
-
-:mod:`mcl_plugin.tools.convert` maps a pre-training checkpoint (plugin algorithms, mmpretrain /
-mmselfsup baselines, backbone-only files) onto the state dict of an mmdet detector built from a
-fine-tune config and reports the key coverage per module; :mod:`mcl_plugin.tools.check` reports
-what mmengine's runner (``load_from``) and ``PretrainedInit`` (``init_cfg``) would really load.
-The command-line front-ends are ``tools/convert_to_mmdet.py`` and ``tools/check_pretrained.py``.
-"""
-from .check import CheckResult, check_pretrained
-from .convert import (DROP_RULES, MAPPING_RULES, ConversionError, MappingRule, build_target_model,
-                      convert_checkpoint, convert_state_dict, load_source_checkpoint)
-from .coverage import CoverageReport, ModuleCoverage
-
-__all__ = [
-    'DROP_RULES', 'MAPPING_RULES', 'CheckResult', 'ConversionError', 'CoverageReport',
-    'MappingRule', 'ModuleCoverage', 'build_target_model', 'check_pretrained', 'convert_checkpoint',
-    'convert_state_dict', 'load_source_checkpoint'
-]
+"""Analysis code being moved to tools/ (issue 16)."""

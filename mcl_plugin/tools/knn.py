@@ -10,7 +10,7 @@ with weight ``exp(similarity / T)``; InstDisc, Wu et al. 2018) labels every vali
 its top-1 accuracy is the probe's score. Nothing is trained, so the numbers compare
 representations, not fine-tuning recipes.
 
-Accepted checkpoints (everything :func:`mcl_plugin.tools.convert.load_source_checkpoint`
+Accepted checkpoints (everything :func:`mcl_plugin.converters.convert.load_source_checkpoint`
 reads): pre-training checkpoints of the plugin's algorithms (MCL, MCL-sup, SoCo, DetCo, PLRC;
 online weights, or the EMA / momentum target with ``use_ema``), mmpretrain / mmselfsup BYOL,
 MoCo and DenseCL checkpoints, files written by ``tools/convert_to_mmdet.py``, fine-tuned mmdet

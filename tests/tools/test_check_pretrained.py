@@ -1,4 +1,4 @@
-"""Tests of mcl_plugin.tools.check and tools/check_pretrained.py against real mmdet models."""
+"""Tests of mcl_plugin.converters.check and tools/check_pretrained.py against real mmdet models."""
 import os.path as osp
 import sys
 
@@ -10,8 +10,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mcl_ckpt_factory import (CFG, DEMO, SWIN, PretrainModel, TileHead, fpn,  # noqa: E402
                               resnet, run_tools, save, swin, tool_main)
 
-from mcl_plugin.tools.check import check_pretrained  # noqa: E402
-from mcl_plugin.tools.convert import convert_checkpoint  # noqa: E402
+from mcl_plugin.converters.check import check_pretrained  # noqa: E402
+from mcl_plugin.converters.convert import convert_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,4 @@
-"""Tests of mcl_plugin.tools.convert and tools/convert_to_mmdet.py against real mmdet models."""
+"""Tests of mcl_plugin.converters.convert and tools/convert_to_mmdet.py against real mmdet models."""
 import hashlib
 import os.path as osp
 import sys
@@ -11,7 +11,7 @@ from mcl_ckpt_factory import (C4, DEMO, R50_FPN, RETINA, SWIN, PretrainModel,  #
                               TileHead, expected_mapping, fpn, res5_head, resnet, run_tools,
                               save, swin, tool_main)
 
-from mcl_plugin.tools.convert import (ConversionError, convert_checkpoint,  # noqa: E402
+from mcl_plugin.converters.convert import (ConversionError, convert_checkpoint,  # noqa: E402
                                       load_source_checkpoint)
 
 

@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 
 from mcl_plugin.registry import MODELS
-from mcl_plugin.tools.convert import convert_checkpoint
+from mcl_plugin.converters.convert import convert_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MMDET = osp.join(REPO, 'configs', 'benchmarks', 'mmdet')

@@ -72,7 +72,7 @@ def test_runner_trains_the_demo_config_with_the_distillation_warmup(trained):
 
 
 def test_converter_hands_the_backbone_to_mmdet(trained, tmp_path):
-    from mcl_plugin.tools.convert import convert_checkpoint
+    from mcl_plugin.converters.convert import convert_checkpoint
     src = str(trained / f'iter_{ITERS}.pth')
     state = torch.load(src, map_location='cpu', weights_only=False)['state_dict']
     for use_ema, prefix in ((False, 'backbone.'), (True, 'target_net.module.0.')):

@@ -108,7 +108,7 @@ def _assert_full_backbone(report, out_path, source, prefix):
 
 @pytest.mark.slow
 def test_demo_checkpoint_backbone_into_tiny_mask_rcnn(demo_run, tmp_path):
-    from mcl_plugin.tools.convert import convert_checkpoint
+    from mcl_plugin.converters.convert import convert_checkpoint
     work, _ = demo_run
     src = str(work / f'iter_{ITERS}.pth')
     state = torch.load(src, map_location='cpu', weights_only=False)['state_dict']
@@ -128,7 +128,7 @@ def test_r50_backbone_into_c4_and_fpn_detectors(tmp_path):
     """The paper model (R50, small MLPs and queues to keep the test light) into Mask R-CNN
     R50-C4 (3-stage backbone + res5 shared head) and R50-FPN."""
     from mcl_plugin.registry import MODELS
-    from mcl_plugin.tools.convert import convert_checkpoint
+    from mcl_plugin.converters.convert import convert_checkpoint
     cfg = Config.fromfile(PAPER).model
     cfg.backbone.norm_cfg = dict(type='BN', requires_grad=True)
     cfg.neck.hid_channels = 8

@@ -71,7 +71,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mcl_plugin.tools.convert import ConversionError
+    from mcl_plugin.converters.convert import ConversionError
     from mcl_plugin.tools.knn import results_to_markdown, run_probe
     backbone_cfg = None
     if args.backbone_config:

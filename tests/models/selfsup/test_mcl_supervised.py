@@ -94,7 +94,7 @@ def test_gradients_reach_backbone_neck_head():
 def test_swin_t_demo_config_handoff_to_mmdet_swin(tmp_path):
     """A Swin-T MCL-sup model converts into mmdet's Mask R-CNN Swin-T with every backbone key
     matched and identical values."""
-    from mcl_plugin.tools.convert import convert_checkpoint
+    from mcl_plugin.converters.convert import convert_checkpoint
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'mcl_sup',
                                    'mcl-sup_swin-t-fpn_1xb16-adamw-cpu-demo_objects.py'))
     model = MODELS.build(cfg.model)

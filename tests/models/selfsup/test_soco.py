@@ -203,7 +203,7 @@ def test_paper_configs():
 def test_demo_checkpoint_hands_over_to_mask_rcnn(tmp_path):
     """SoCo demo model -> tiny Mask R-CNN config: backbone, FPN, shared_convs and shared_fcs
     are 100 % matched; only the detector's new predictors stay at init."""
-    from mcl_plugin.tools.convert import convert_checkpoint
+    from mcl_plugin.converters.convert import convert_checkpoint
     model = MODELS.build(Config.fromfile(DEMO).model)
     with torch.no_grad():  # distinct values, so a wrong copy cannot look right
         for i, p in enumerate(model.parameters()):
