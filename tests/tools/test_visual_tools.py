@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -64,3 +65,56 @@ def test_plot_curves_errors(tmp_path):
     proc = subprocess.run([sys.executable, 'tools/analysis/plot_curves.py', str(bad)], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode != 0 and 'is not a JSON line' in proc.stderr
+
+
+def _browse_in_process(monkeypatch, args):
+    """Run ``tools/browse_dataset.py``'s entry point in this process (faster than a
+    subprocess: torch and the OpenMMLab packages are already imported)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('browse_dataset',
+                                                  osp.join(REPO, 'tools', 'browse_dataset.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', ['browse_dataset.py'] + [str(a) for a in args])
+    module.main()
+
+
+PLRC_TINY = """
+default_scope = 'mcl_plugin'
+model = dict(
+    type='PLRC', grid_size=4, resolution=8, num_regions=2, num_points=2,
+    data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], to_rgb=True))
+train_dataloader = dict(
+    batch_size=2,
+    dataset=dict(type='UnlabeledImageDataset', data_root={root!r}, data_prefix=dict(img_path=''),
+                 pipeline=[
+                     dict(type='LoadImageFromFile'),
+                     dict(type='GridRegionTwoView', size=32, grid_size=4, mask_size=8),
+                     dict(type='PackInputs', algorithm_keys=['region_masks', 'common_regions']),
+                 ]))
+"""
+
+
+def test_browse_plrc_keeps_red_red(tmp_path, monkeypatch):
+    """A pure-red photo must come out red (not blue) from browse_dataset's PLRC picture.
+
+    The pipeline loads BGR; the picture is RGB. Regression test of the whole-config bug: the
+    PLRC renderer used to read ``to_rgb`` from the config it was given as if it were the model
+    config, found nothing and left the channels in BGR order.
+    """
+    root = tmp_path / 'images'
+    root.mkdir()
+    red = np.zeros((64, 64, 3), np.uint8)
+    red[..., 2] = 255  # BGR: pure red
+    assert cv2.imwrite(str(root / 'red.png'), red)
+    config = tmp_path / 'plrc_tiny.py'
+    config.write_text(PLRC_TINY.format(root=str(root)))
+    out = tmp_path / 'out'
+    _browse_in_process(monkeypatch, [config, '--output-dir', out, '--num', '1'])
+    img = cv2.imread(str(out / 'PLRC_0.png'))[..., ::-1].astype(int)  # RGB
+    r, b = img[..., 0], img[..., 2]
+    reddish, bluish = (r > b + 60).mean(), (b > r + 60).mean()
+    # common regions are tinted 55% image + 45% palette colour (R - B >= 140 - 0.45 * 255);
+    # only the few sampled points (palette colours) may be bluish
+    assert reddish > 0.3 and bluish < 0.02, (reddish, bluish)
