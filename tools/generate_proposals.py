@@ -4,7 +4,8 @@
 Lists the images exactly as the pre-training dataset does (``UnlabeledImageDataset``: a folder
 scan, an image list or a COCO json), runs OpenCV's selective search on each, applies SoCo's
 filters with their fall-backs and writes one COCO-style json plus a summary. The format is
-documented in :mod:`mcl_plugin.datasets.proposals`. Interrupted runs resume: finished images are
+documented in :mod:`mcl_plugin.datasets.proposals` (the reader); the generator is the
+:mod:`tools.proposals` package. Interrupted runs resume: finished images are
 kept in ``OUT.partial.jsonl`` and skipped by the next run with the same settings. A progress bar
 over the images is shown when stderr is a terminal (``--no-progress`` turns it off; without it a
 line is logged every ``--log-every`` images).
@@ -31,6 +32,10 @@ import argparse
 import json
 import os.path as osp
 import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -84,8 +89,8 @@ def list_images(img_dir: str, ann_file: str = ''):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mcl_plugin.datasets.proposals import (ProposalFilter, SelectiveSearchConfig,
-                                               generate_proposals, require_ximgproc)
+    from tools.proposals import (ProposalFilter, SelectiveSearchConfig, generate_proposals,
+                                 require_ximgproc)
     try:
         ss_cfg = SelectiveSearchConfig(args.mode, args.base_k, args.inc_k, args.sigma,
                                        args.max_side)

@@ -1,4 +1,5 @@
-"""Selective search, SoCo's filters and fall-backs, the proposals json and ProposalImageDataset."""
+"""Selective search, SoCo's filters and fall-backs (tools/proposals), the proposals json (written by
+tools/proposals, read by mcl_plugin.datasets.proposals) and ProposalImageDataset."""
 import json
 import os
 import os.path as osp
@@ -8,11 +9,10 @@ import numpy as np
 import pytest
 
 from mcl_plugin.datasets import ProposalImageDataset
-from mcl_plugin.datasets.proposals import (ProposalFilter, SelectiveSearchConfig,
-                                           build_proposals_json, count_recalled,
-                                           generate_proposals, load_proposals,
-                                           opencv_selective_search, parse_proposals,
-                                           partial_path, python_selective_search, summary_path)
+from mcl_plugin.datasets.proposals import load_proposals, parse_proposals
+from tools.proposals import (ProposalFilter, SelectiveSearchConfig, build_proposals_json,
+                             count_recalled, generate_proposals, opencv_selective_search,
+                             partial_path, python_selective_search, summary_path)
 
 #: three flat objects on a noisy background (xywh)
 OBJECTS = np.array([[20, 30, 90, 70], [150, 20, 60, 110], [60, 130, 120, 50]], np.float32)

@@ -5,7 +5,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from mcl_plugin.datasets.proposals import ProposalFilter, SelectiveSearchConfig, generate_proposals
+from tools.proposals import ProposalFilter, SelectiveSearchConfig, generate_proposals
 
 
 def _images(root, n):

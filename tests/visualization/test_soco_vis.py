@@ -5,11 +5,10 @@ import cv2
 import numpy as np
 from mmengine.config import Config
 
-from mcl_plugin.datasets.proposals import (ProposalFilter, SelectiveSearchConfig,
-                                           generate_proposals)
 from mcl_plugin.registry import DATASETS
 from mcl_plugin.visualization import RENDERERS
 from mcl_plugin.visualization.soco_vis import GAP, TITLE, proposal_colour
+from tools.proposals import ProposalFilter, SelectiveSearchConfig, generate_proposals
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'soco', 'soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py')

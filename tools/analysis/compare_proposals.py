@@ -45,8 +45,8 @@ DEFAULT_METHODS = (
 
 def parse_method(spec: str) -> Tuple[str, Callable[[np.ndarray], np.ndarray]]:
     """``KIND:key=value,...`` -> (label, function(BGR image) -> xywh boxes)."""
-    from mcl_plugin.datasets.proposals import (SelectiveSearchConfig, opencv_selective_search,
-                                               python_selective_search)
+    from tools.proposals import (SelectiveSearchConfig, opencv_selective_search,
+                                 python_selective_search)
     kind, _, rest = spec.partition(':')
     kwargs: Dict[str, object] = {}
     for item in filter(None, rest.split(',')):
@@ -88,7 +88,7 @@ class Tally:
 
     def add(self, seconds: float, raw: np.ndarray, gt: np.ndarray, size: Tuple[int, int],
             filt) -> None:
-        from mcl_plugin.datasets.proposals import count_recalled
+        from tools.proposals import count_recalled
         w, h = size
         boxes, fallback, _ = filt.apply(raw, w, h)
         in_range = gt[filt.mask(gt, w, h)]
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import cv2
-    from mcl_plugin.datasets.proposals import ProposalFilter, require_ximgproc
+    from tools.proposals import ProposalFilter, require_ximgproc
     require_ximgproc()
     cv2.setNumThreads(1)
     filt = ProposalFilter(min_side=args.min_side)
