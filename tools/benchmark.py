@@ -8,7 +8,7 @@ imported the stack but built nothing, so the peak memory is its own), rounds are
 alike, and the statistics pool the timed steps of all rounds. A step is
 ``model.train_step``: data preprocessing + forward (incl. the EMA / momentum-encoder update) +
 backward + SGD step. What "image size" means for each method, and which extra inputs it gets,
-is documented in :mod:`mcl_plugin.tools.bench`; the JSON and the table list it per algorithm.
+is documented in :mod:`tools.analysis.bench`; the JSON and the table list it per algorithm.
 
 Output: one JSON (``--out``, default ``work_dirs/benchmark/all_r{depth}_{img}_b{batch}.json``)
 and the Markdown table, printed and written next to it (same name, ``.md``).
@@ -31,8 +31,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from mcl_plugin.tools.bench import (ALGOS, EXTRA_ALGOS, FPN_IN,  # noqa: E402
-                                    describe_inputs, markdown_table, online_pixels)
+from tools.analysis.bench import (ALGOS, EXTRA_ALGOS, FPN_IN,  # noqa: E402
+                                  describe_inputs, markdown_table, online_pixels)
 
 PAIRS = {'ssl': ('byol', 'mcl'), 'sup': ('vanilla-sup', 'mcl-sup')}
 WORKER_KEYS = ('depth', 'img', 'batch', 'steps', 'warmup', 'levels', 'heads', 'device',
@@ -98,7 +98,7 @@ def set_threads_env(threads) -> None:
 
 def run_one(name: str, args: argparse.Namespace) -> dict:
     """One algorithm, one round, in a fresh process; its record (:func:`run_worker`)."""
-    from mcl_plugin.tools.bench import run_isolated
+    from tools.analysis.bench import run_isolated
     kwargs = {k: getattr(args, k) for k in WORKER_KEYS}
     return run_isolated(dict(kwargs, name=name))
 
@@ -110,8 +110,8 @@ def main(argv=None) -> int:
     set_threads_env(args.threads)
     import torch
 
-    from mcl_plugin.tools.bench import (bench_assembler, bench_selective_search,
-                                        sample_images, summarize)
+    from tools.analysis.bench import (bench_assembler, bench_selective_search, sample_images,
+                                      summarize)
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = [round(x, 2) for x in os.getloadavg()]
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
 
 def render(path: str) -> int:
     """Re-render an earlier result file (new table layout, ratios from its stored steps)."""
-    from mcl_plugin.tools.bench import add_ratios
+    from tools.analysis.bench import add_ratios
     with open(path) as f:
         results = json.load(f)
     add_ratios(results['algorithms'])

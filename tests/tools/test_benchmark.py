@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mcl_plugin.tools.bench import ALGOS, LABELS, markdown_table, summarize
+from tools.analysis.bench import ALGOS, LABELS, markdown_table, summarize
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -1,4 +1,4 @@
-"""k-NN probe (mcl_plugin/tools/knn.py, tools/analysis/knn_probe.py): the weighted k-NN rule on
+"""k-NN probe (tools/analysis/knn/, tools/analysis/knn_probe.py): the weighted k-NN rule on
 constructed features, the t-SNE on separated clusters, backbone loading from a freshly built MCL
 demo checkpoint (online and EMA), and the tool end to end on the --small objects set."""
 import importlib.util
@@ -10,8 +10,8 @@ import cv2
 import pytest
 import torch
 
-from mcl_plugin.tools.knn import (infer_resnet_cfg, knn_predict, knn_top1, load_backbone,
-                                  parse_spec, tsne)
+from tools.analysis.knn import (infer_resnet_cfg, knn_predict, knn_top1, load_backbone,
+                                parse_spec, tsne)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'mcl', 'mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py')

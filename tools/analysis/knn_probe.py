@@ -7,7 +7,7 @@ square; the global-average-pooled last backbone stage is its feature; a weighted
 classifier (cosine, k = 20, T = 0.07, as InstDisc) labels the validation crops from the
 training crops. The top-1 accuracy per checkpoint goes to a Markdown table (``knn.md``, also
 printed) and ``knn.json``; ``--tsne`` adds one t-SNE plot of the validation features per
-checkpoint (``tsne_<name>.png``). The logic lives in :mod:`mcl_plugin.tools.knn`.
+checkpoint (``tsne_<name>.png``). The logic lives in :mod:`tools.analysis.knn`.
 
 Checkpoints: ``random`` (a seeded random initialisation of the same architecture as the
 first checkpoint, ResNet-18 if there is none), or ``[NAME=]PATH`` of a pre-training checkpoint
@@ -31,6 +31,10 @@ import argparse
 import os.path as osp
 import sys
 from typing import Optional, Sequence
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -72,7 +76,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mcl_plugin.converters.convert import ConversionError
-    from mcl_plugin.tools.knn import results_to_markdown, run_probe
+    from tools.analysis.knn import results_to_markdown, run_probe
     backbone_cfg = None
     if args.backbone_config:
         from mmengine.config import Config

@@ -1,1 +1,0 @@
-"""Analysis code being moved to tools/ (issue 16)."""

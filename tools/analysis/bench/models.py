@@ -1,0 +1,123 @@
+"""The benchmarked models: every algorithm's model config read from its config file at one backbone
+depth and image size (:func:`model_cfg`) and built as the Runner would on one process
+(:func:`build_model`)."""
+import os.path as osp
+from typing import Optional
+
+ALGOS = ('mcl', 'mcl-sup', 'soco', 'detco', 'plrc', 'byol', 'mocov2')
+EXTRA_ALGOS = ('vanilla-sup', )
+BASELINES = ('byol', 'mocov2')
+FPN_IN = {18: [64, 128, 256, 512], 34: [64, 128, 256, 512], 50: [256, 512, 1024, 2048],
+          101: [256, 512, 1024, 2048]}
+NUM_CLASSES = 1000
+LABELS = {'mcl': 'MCL', 'mcl-sup': 'MCL-sup', 'soco': 'SoCo', 'detco': 'DetCo', 'plrc': 'PLRC',
+          'byol': 'BYOL (mmpretrain)', 'mocov2': 'MoCo v2 (mmpretrain)',
+          'vanilla-sup': 'supervised (mmpretrain ImageClassifier)'}
+# (paper recipe, R18 CPU demo config), relative to configs/. The plugin's algorithms: the model
+# base every leaf config inherits; the baselines: mmpretrain's published configs, inherited by
+# configs/baselines.
+CONFIGS = {
+    'mcl': ('_base_/models/mcl_r50-fpn.py', 'mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py'),
+    'mcl-sup': ('_base_/models/mcl-sup_r50-fpn.py',
+                'mcl_sup/mcl-sup_r18-fpn_1xb16-sgd-cpu-demo_objects.py'),
+    'soco': ('_base_/models/soco_r50-fpn.py', 'soco/soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py'),
+    'detco': ('_base_/models/detco_r50.py', 'detco/detco_r18_1xb8-coslr-300i_cpu-demo.py'),
+    'plrc': ('_base_/models/plrc_r50.py', 'plrc/plrc_r18_1xb8-cpu-demo_pretrain.py'),
+    'byol': ('baselines/byol_resnet50_16xb256-coslr-200e_in1k.py',
+             'baselines/byol_r18_1xb16-lars-cpu-demo_pretrain.py'),
+    'mocov2': ('baselines/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
+               'baselines/mocov2_r18_1xb16-cpu-demo_pretrain.py'),
+}
+PREPROCESSOR = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                    std=[58.395, 57.12, 57.375], to_rgb=True)
+
+
+def config_root() -> str:
+    """The plugin's ``configs/`` folder (``mcl_plugin/.mim/configs`` links to it)."""
+    import mcl_plugin
+    pkg = osp.dirname(osp.abspath(mcl_plugin.__file__))
+    for root in (osp.join(pkg, '.mim', 'configs'), osp.join(osp.dirname(pkg), 'configs')):
+        if osp.isdir(root):
+            return root
+    raise FileNotFoundError(f'no configs folder next to {pkg}')
+
+
+def classifier_cfg(depth: int) -> dict:
+    """The ``vanilla-sup`` reference of ``--pair sup``: a plain supervised classifier (backbone +
+    GAP + linear) on ResNet-``depth`` with BN."""
+    return dict(
+        type='mmpretrain.ImageClassifier',
+        backbone=dict(type='mmdet.ResNet', depth=depth, out_indices=(3, ),
+                      norm_cfg=dict(type='BN', requires_grad=True), zero_init_residual=False),
+        data_preprocessor=dict(PREPROCESSOR, type='mmpretrain.ClsDataPreprocessor'),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=FPN_IN[depth][-1],
+                  loss=dict(type='CrossEntropyLoss')))
+
+
+def model_cfg(name: str, depth: int, img: int, levels: Optional[int] = None,
+              heads: str = 'paper') -> dict:
+    """Model config of one algorithm at ResNet-``depth`` for ``img``-px inputs.
+
+    Every algorithm comes from its config files (:data:`CONFIGS`): ``heads='paper'`` reads the
+    paper recipe (the plugin's ``configs/_base_/models``; for BYOL and MoCo v2 mmpretrain's
+    published configs through ``configs/baselines``: projector / queue sizes as published),
+    ``heads='demo'`` the R18 CPU demo config (smaller MLPs and queues). Either way the backbone
+    depth and everything tied to the backbone width or to the image size is set from the
+    arguments, with the rules the demo configs use (``TilePooler.out_size = img // 32``, SoCo's
+    scale thresholds ``* img / 224``, PLRC's ``R = img // 4``), a data preprocessor kept at the
+    top level of a config is moved into the model (as the Runner does), and SyncBN is left to
+    :func:`build_model` (reverted to BN, as mmengine's Runner does on one process).
+
+    Args:
+        name (str): One of :data:`ALGOS` or :data:`EXTRA_ALGOS`.
+        depth (int): ResNet depth.
+        img (int): Image size (see :mod:`tools.analysis.bench`).
+        levels (int, optional): MCL / MCL-sup ``num_levels``; None keeps the config's.
+        heads (str): ``paper`` or ``demo``.
+
+    Returns:
+        dict: The model config.
+    """
+    if name in EXTRA_ALGOS:
+        return classifier_cfg(depth)
+    if name not in CONFIGS:
+        raise KeyError(f'unknown algorithm {name!r}')
+    from mmengine.config import Config
+    if heads not in ('paper', 'demo'):
+        raise ValueError(f"heads must be 'paper' or 'demo', got {heads!r}")
+    full = Config.fromfile(osp.join(config_root(), CONFIGS[name][heads == 'demo']))
+    cfg = full.model.to_dict()
+    if 'data_preprocessor' not in cfg and full.get('data_preprocessor'):
+        cfg['data_preprocessor'] = full.data_preprocessor.to_dict()
+    chans = FPN_IN[depth]
+    cfg['backbone']['depth'] = depth
+    if name in ('mcl', 'mcl-sup', 'soco'):
+        cfg['neck']['in_channels'] = list(chans)
+    if name in ('mcl', 'mcl-sup'):
+        cfg['tile_pooler']['out_size'] = max(1, img // 32)
+        if levels is not None:
+            cfg['num_levels'] = levels
+    elif name == 'soco':
+        cfg['roi_pooler']['scale_thresholds'] = [t * img / 224 for t in (48, 96, 192)]
+    elif name == 'detco':
+        cfg['neck']['in_channels'] = tuple(chans)
+    elif name == 'plrc':
+        cfg['neck']['in_channels'] = chans[-1]
+        cfg['projector']['in_channels'] = chans[-1]
+        cfg['resolution'] = max(1, img // 4)
+    elif name in BASELINES:
+        cfg['neck']['in_channels'] = chans[-1]
+    return cfg
+
+
+def build_model(cfg: dict, device: str = 'cpu'):
+    """Build in the plugin's scope; SyncBN reverted to BN (one process, as the Runner does)."""
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+
+    from mcl_plugin.registry import MODELS
+    init_default_scope('mcl_plugin')
+    model = revert_sync_batchnorm(MODELS.build(cfg)).to(device)
+    model.train()
+    return model

@@ -1,0 +1,101 @@
+"""Statistics over the rounds, ratios against the baselines, and the Markdown report."""
+import statistics
+from typing import Dict, List
+
+from .models import BASELINES, LABELS
+
+
+def summarize(records: Dict[str, List[dict]], batch: int) -> Dict[str, dict]:
+    """Per-algorithm statistics over all rounds, and ratios vs the baselines present.
+
+    Args:
+        records (dict): Algorithm -> the :func:`run_worker` results of its rounds.
+        batch (int): Source images per step.
+
+    Returns:
+        dict: Algorithm -> ``step_s`` (median), ``step_mean_s``, ``step_min_s``, ``steps``,
+        ``round_medians_s``, ``images_per_s`` (``batch / step_s``), ``peak_delta_mb`` (max over
+        rounds), ``peak_mb``, ``rss_ready_mb``, ``params_m`` and, for each baseline ``b``
+        measured, ``step_vs_{b}`` and ``mem_vs_{b}`` (ratios of ``step_s`` / of
+        ``peak_delta_mb``).
+    """
+    out: Dict[str, dict] = {}
+    for name, recs in records.items():
+        times = [t for r in recs for t in r['times']]
+        med = statistics.median(times)
+        out[name] = dict(step_s=med, step_mean_s=statistics.mean(times), step_min_s=min(times),
+                         steps=times,
+                         round_medians_s=[statistics.median(r['times']) for r in recs],
+                         images_per_s=batch / med,
+                         peak_delta_mb=max(r['peak_delta_mb'] for r in recs),
+                         peak_mb=max(r['peak_mb'] for r in recs),
+                         rss_ready_mb=max(r['rss_ready_mb'] for r in recs),
+                         peak_is_lower_bound=any(r['peak_is_lower_bound'] for r in recs),
+                         params_m=recs[0]['params_m'], num_levels=recs[0]['num_levels'])
+    return add_ratios(out)
+
+
+def add_ratios(algos: Dict[str, dict]) -> Dict[str, dict]:
+    """Set ``step_vs_{b}`` (median step ratio), ``step_min_vs_{b}`` (ratio of the fastest steps,
+    the least disturbed by other load) and ``mem_vs_{b}`` (``peak_delta_mb`` ratio) for each
+    baseline ``b`` in ``algos``; returns ``algos``."""
+    for base in BASELINES:
+        if base not in algos:
+            continue
+        ref = algos[base]
+        for res in algos.values():
+            res[f'step_vs_{base}'] = res['step_s'] / ref['step_s']
+            res[f'step_min_vs_{base}'] = res['step_min_s'] / ref['step_min_s']
+            res[f'mem_vs_{base}'] = res['peak_delta_mb'] / ref['peak_delta_mb']
+    return algos
+
+
+def markdown_table(results: dict) -> str:
+    """The Markdown report: one row per algorithm, then SoCo's selective search, the run
+    conditions, the legacy two-model table (``--pair``) and the montage assembler timing."""
+    cfg, algos = results['config'], results['algorithms']
+    cuda = cfg['device'].startswith('cuda')
+    mem = 'peak CUDA alloc. above ready (MB)' if cuda else 'peak RSS above ready (MB)'
+    bases = [b for b in BASELINES if b in algos]
+    short = {b: LABELS[b].split(' (')[0] for b in bases}
+    head = (['algorithm', 'inputs per step', 'online px/img (img^2)', 'mean step (s)',
+             'median step (s)', 'min step (s)', 'images/s', mem]
+            + [f'step vs {short[b]}: median (min)' for b in bases]
+            + [f'mem vs {short[b]}' for b in bases])
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for name, r in algos.items():
+        row = [LABELS.get(name, name), r['inputs'], f"{r['online_px_per_image']:.2f}",
+               f"{r['step_mean_s']:.3f}", f"{r['step_s']:.3f}", f"{r['step_min_s']:.3f}",
+               f"{r['images_per_s']:.2f}",
+               f"{r['peak_delta_mb']:.0f}" + (' (>=)' if r['peak_is_lower_bound'] else '')]
+        row += [f"{r[f'step_vs_{b}']:.2f}x ({r[f'step_min_vs_{b}']:.2f}x)" for b in bases]
+        row += [f"{r[f'mem_vs_{b}']:.2f}x" for b in bases]
+        lines.append('| ' + ' | '.join(row) + ' |')
+    text = [f"ResNet-{cfg['depth']}, img {cfg['img']}, batch {cfg['batch']}, {cfg['heads']} "
+            f"heads, {cfg['steps']} timed steps x {cfg['rounds']} interleaved rounds after "
+            f"{cfg['warmup']} warm-up step(s), device {cfg['device']}, "
+            f"{results['threads']} torch thread(s) per process, one process per algorithm and "
+            'round; images/s = batch / median step.', '', *lines]
+    ss = results.get('selective_search') or []
+    if ss:
+        text += ['', '| SoCo proposals (OpenCV selective search, fast) | images | mean px '
+                 '| raw / kept boxes | s/image | images/s |', '|---|---|---|---|---|---|']
+        for s in ss:
+            text.append(f"| max_side={s['max_side']} | {s['images']} | {s['mean_pixels']:.0f} | "
+                        f"{s['mean_boxes_raw']:.0f} / {s['mean_boxes_final']:.0f} | "
+                        f"{statistics.mean(s['seconds']):.3f} | {s['images_per_s']:.2f} |")
+    load = results.get('loadavg')
+    if load:
+        text += ['', f"Load average (1/5/15 min) before: {load['before']}, after: "
+                 f"{load['after']} on {results['cpus']} CPUs."]
+    if 'step_ratio' in results:
+        base, ours = results['pair']
+        text += ['', f'| | {base} | {ours} | ratio |', '|---|---|---|---|',
+                 f"| step time (s) | {algos[base]['step_s']:.3f} | {algos[ours]['step_s']:.3f} "
+                 f"| {results['step_ratio']:.2f} |",
+                 f"| peak memory (MB, absolute) | {algos[base]['peak_mb']:.0f} | "
+                 f"{algos[ours]['peak_mb']:.0f} | {results['mem_ratio']:.2f} |"]
+    for mode, a in (results.get('assembler') or {}).items():
+        text += ['', f"Montage assembler ({mode}, S={a.get('levels', '?')}): "
+                 f"{a['assemble_ms']:.2f} ms vs copy {a['copy_ms']:.2f} ms -> {a['ratio']:.2f}x"]
+    return '\n'.join(text)
