@@ -108,7 +108,7 @@ def test_mim_search_finds_every_model_offline(metafiles):
     assert (paper['coco/box_ap'], paper['coco/mask_ap']) == (42.5, 38.2)
     assert paper['results_source'].startswith('paper')
     assert paper['model'] == 'mcl'
-    demo = info['mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain']
+    demo = info['mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain']
     assert demo['results_source'].startswith('ours') and demo['objects_coco/box_ap'] == 0.3
     sup = get_model_info('mcl_plugin', models=['mcl-sup'], to_dict=True)
     assert len(sup) == 7

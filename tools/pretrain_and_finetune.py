@@ -17,7 +17,7 @@ Examples::
 
     # CPU smoke run of the chain (minutes):
     python tools/pretrain_and_finetune.py \\
-        configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py \\
+        configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py \\
         configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_tiny-test_objects-coco.py \\
         --work-dir work_dirs/chain_smoke --pretrain-iters 2
     # 8 GPUs, an existing pre-training checkpoint:

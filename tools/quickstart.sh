@@ -27,8 +27,8 @@ else "$PY" tools/prepare_data.py --out "$DATA"; fi
 COCO=$DATA/objects_coco
 NCLS=$(grep -c . "$COCO/classes.txt")
 CLASSES=$(grep . "$COCO/classes.txt" | paste -sd, -)
-FT=configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco.py
-FT_RANDOM=configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco_random-init.py
+FT=configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py
+FT_RANDOM=${FT%.py}_random-init.py
 # Same data, classes and schedule for both fine-tunes: FT_EPOCHS epochs, lr step at 2/3; no
 # validation inside training (the chain's test stage evaluates the final model once).
 FT_OPTS=(
@@ -44,7 +44,7 @@ FT_OPTS=(
   "val_evaluator.ann_file=$COCO/annotations/instances_val.json"
   "test_evaluator.ann_file=$COCO/annotations/instances_val.json"
 )
-PRE=configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py
+PRE=configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py
 WARM=$(( PRETRAIN_ITERS / 10 > 0 ? PRETRAIN_ITERS / 10 : 1 ))
 PRE_OPTS=(
   "train_dataloader.dataset.data_root=$DATA/pretrain"

@@ -12,13 +12,13 @@ pre-training budget (iterations x batch = images seen) and wall times, and a rea
 which differences to random init exceed the seed spread.
 
 Budget: every pre-training sees ``--pretrain-images`` images (iterations = images / the config's
-batch size; warm-up and cosine are rescaled by ``pretrain_and_finetune.py``). Fine-tuning: the
-R18 demo Mask R-CNN (``configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco``)
-for ``--ft-epochs`` epochs (50-iteration warm-up, lr x0.1 after 2/3) on ``DATA/objects_coco`` at
-``--ft-scale`` (default 160x120: the 512x384 photos shrink 3.2x, median object ~29x22 px), 32
-sampled RoIs per image (the 4-conv box head and the mask head cost ~1 GFLOP per RoI and dominate a
-CPU step: 128 RoIs per image made a 160x120 step 3.3x slower), at most 30 detections per image,
-tested on its val split.
+batch size; warm-up and cosine are rescaled by ``pretrain_and_finetune.py``). Fine-tuning: the R18
+demo Mask R-CNN (``configs/benchmarks/mmdet/``
+``mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py``) for ``--ft-epochs`` epochs
+(50-iteration warm-up, lr x0.1 after 2/3) on ``DATA/objects_coco`` at ``--ft-scale`` (default
+160x120: the 512x384 photos shrink 3.2x, median object ~29x22 px), 32 sampled RoIs per image (the
+4-conv box head and the mask head cost ~1 GFLOP per RoI and dominate a CPU step: 128 RoIs per image
+made a 160x120 step 3.3x slower), at most 30 detections per image, tested on its val split.
 
 Examples::
 
@@ -41,32 +41,35 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-MCL = 'configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py'
-FT = 'configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco.py'
-FT_RANDOM = 'configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco_random-init.py'
+MCL = 'configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
+FT = 'configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py'
+FT_RANDOM = ('configs/benchmarks/mmdet/'
+             'mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco_random-init.py')
 
 
-def _levels(s: int) -> Tuple[str, ...]:
-    return (f'model.num_levels={s}', f'train_dataloader.dataset.pipeline.1.num_views=[{s},{s}]')
+def _ablation(name: str) -> str:
+    """An MCL ablation config (``configs/mcl/ablations/``): the S = 3, mode (a) demo with one
+    setting changed."""
+    return f'configs/mcl/ablations/mcl-{name}_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
 
 
-#: row name -> (label, pre-training config or None for random init, extra pre-training options).
-ROWS: Dict[str, Tuple[str, Optional[str], Tuple[str, ...]]] = {
-    'random': ('random init', None, ()),
-    'byol': ('BYOL (mmpretrain), R18', 'configs/baselines/byol_r18_1xb16-lars-cpu-demo_pretrain.py',
-             ()),
-    'mcl': ('MCL S=3, mode a', MCL, ()),
-    'soco': ('SoCo', 'configs/soco/soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py', ()),
-    'detco': ('DetCo', 'configs/detco/detco_r18_1xb8-coslr-300i_cpu-demo.py', ()),
-    'plrc': ('PLRC', 'configs/plrc/plrc_r18_1xb8-cpu-demo_pretrain.py', ()),
+#: row name -> (label, pre-training config or None for random init).
+ROWS: Dict[str, Tuple[str, Optional[str]]] = {
+    'random': ('random init', None),
+    'byol': ('BYOL (mmpretrain), R18',
+             'configs/baselines/byol_r18_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'),
+    'mcl': ('MCL S=3, mode a', MCL),
+    'soco': ('SoCo', 'configs/soco/soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py'),
+    'detco': ('DetCo', 'configs/detco/detco_r18_1xb8-coslr-300i_cpu-demo_pretrain.py'),
+    'plrc': ('PLRC', 'configs/plrc/plrc_r18_1xb8-coslr-300i_cpu-demo_pretrain.py'),
     'mcl-sup': ('MCL-sup (labels of the objects_coco train crops)',
-                'configs/mcl_sup/mcl-sup_r18-fpn_1xb16-sgd-cpu-demo_objects.py', ()),
-    'mcl-s1': ('MCL S=1, mode a', MCL, _levels(1)),
-    'mcl-s2': ('MCL S=2, mode a', MCL, _levels(2)),
-    'mcl-s4': ('MCL S=4, mode a', MCL, _levels(4)),
-    'mcl-b': ('MCL S=3, mode b', MCL, ('model.head.loss_mode=b', )),
-    'mcl-c': ('MCL S=3, mode c', MCL, ('model.head.loss_mode=c', )),
-    'mcl-d': ('MCL S=3, mode d', MCL, ('model.head.loss_mode=d', )),
+                'configs/mcl_sup/mcl-sup_r18-fpn_1xb16-sgd-coslr-300i_cpu-demo_objects.py'),
+    'mcl-s1': ('MCL S=1, mode a', _ablation('s1')),
+    'mcl-s2': ('MCL S=2, mode a', _ablation('s2')),
+    'mcl-s4': ('MCL S=4, mode a', _ablation('s4')),
+    'mcl-b': ('MCL S=3, mode b', _ablation('mode-b')),
+    'mcl-c': ('MCL S=3, mode c', _ablation('mode-c')),
+    'mcl-d': ('MCL S=3, mode d', _ablation('mode-d')),
 }
 #: Rows that get every seed of --seeds; the others run the first seed only.
 MAIN_ROWS = ('random', 'byol', 'mcl')
@@ -156,7 +159,7 @@ def batch_size(config: str) -> int:
 
 def command(row: str, seed: int, args: argparse.Namespace) -> Tuple[List[str], str]:
     """The ``pretrain_and_finetune.py`` command of one run and its work dir."""
-    _, config, extra = ROWS[row]
+    _, config = ROWS[row]
     work = osp.join(args.work_dir, row, f'seed{seed}')
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'pretrain_and_finetune.py')]
     if config is None:
@@ -164,8 +167,7 @@ def command(row: str, seed: int, args: argparse.Namespace) -> Tuple[List[str], s
     else:
         iters = max(1, args.pretrain_images // batch_size(config))
         data_root = osp.join(args.data, 'objects_coco' if row == 'mcl-sup' else 'pretrain')
-        pre_opts = [f'randomness.seed={seed}', f'train_dataloader.dataset.data_root={data_root}',
-                    *extra]
+        pre_opts = [f'randomness.seed={seed}', f'train_dataloader.dataset.data_root={data_root}']
         if row == 'soco':
             proposals = osp.join(data_root, 'meta', 'train_proposals_ss-fast.json')
             if not osp.exists(proposals):
@@ -226,14 +228,21 @@ def fmt(values: Sequence[float]) -> str:
     return f'{mean:.1f}' if len(values) == 1 else f'{mean:.1f} ± {half:.1f}'
 
 
-def pretrain_budget(record: dict) -> Tuple[str, float]:
-    """``iterations x batch`` of the run's pre-training (from its log) and its wall seconds."""
+def pretrain_budget(record: dict, row_config: Optional[str] = None) -> Tuple[str, float]:
+    """``iterations x batch`` of the run's pre-training (from its log) and its wall seconds.
+
+    ``row_config`` (the row's config now) stands in for a recorded config that no longer exists,
+    e.g. a run recorded before the demo configs were renamed.
+    """
     seconds = record.get('seconds', {})
     if not record.get('pretrain_config'):
         return '-', 0.0
     ckpt = record.get('pretrain_checkpoint') or ''
     iters = osp.basename(ckpt).replace('iter_', '').replace('.pth', '')
-    batch = batch_size(record['pretrain_config'])
+    config = record['pretrain_config']
+    if row_config and not osp.exists(osp.join(ROOT, config)):
+        config = row_config
+    batch = batch_size(config)
     return f'{iters} x {batch}', float(seconds.get('pretrain', 0.0))
 
 
@@ -249,8 +258,8 @@ def table(found: Dict[str, List[dict]]) -> Tuple[str, dict]:
             continue
         box = {k: [r['bbox'].get(k, 0.0) for r in runs] for k in METRICS}
         seg = {k: [r['segm'].get(k, 0.0) for r in runs] for k in METRICS}
-        budget, pre_s = pretrain_budget(runs[0])
-        pre = [pretrain_budget(r)[1] for r in runs]
+        budget, pre_s = pretrain_budget(runs[0], ROWS[row][1])
+        pre = [pretrain_budget(r, ROWS[row][1])[1] for r in runs]
         ft = [r['seconds'].get('finetune', 0.0) + r['seconds'].get('test', 0.0) for r in runs]
         seeds = ','.join(str(r['seed']) for r in runs)
         cells = [ROWS[row][0], seeds] + [fmt(box[k]) for k in METRICS] + [

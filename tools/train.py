@@ -1,7 +1,7 @@
 """Train any mcl_plugin (or mmdet / mmpretrain) config with the mmengine Runner.
 
 Examples:
-    python tools/train.py configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py
+    python tools/train.py configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py
     python tools/train.py CONFIG --work-dir work_dirs/x --resume --amp \
         --cfg-options train_cfg.max_iters=20
     torchrun --nproc_per_node 8 tools/train.py CONFIG --launcher pytorch

@@ -26,8 +26,6 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 auto_scale_lr = dict(base_batch_size=256)
 custom_hooks = [
-    dict(type='NaNGuardHook'),
-    dict(type='RandomStateHook'),
-    dict(type='EMAAccumulationHook'),
+    *_base_.custom_hooks,
     dict(type='PLRCDistillWarmupHook', warmup=30, by_epoch=True),
 ]

@@ -38,10 +38,10 @@ from mcl_plugin.datasets import unlabeled as unlabeled_module
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMOS = dict(
-    mcl='configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py',
-    detco='configs/detco/detco_r18_1xb8-coslr-300i_cpu-demo.py',
-    plrc='configs/plrc/plrc_r18_1xb8-cpu-demo_pretrain.py',
-    soco='configs/soco/soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py',
+    mcl='configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py',
+    detco='configs/detco/detco_r18_1xb8-coslr-300i_cpu-demo_pretrain.py',
+    plrc='configs/plrc/plrc_r18_1xb8-coslr-300i_cpu-demo_pretrain.py',
+    soco='configs/soco/soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py',
 )
 
 

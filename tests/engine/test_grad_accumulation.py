@@ -39,7 +39,7 @@ from mcl_plugin.registry import MODELS
 
 B, S, SIZE, ITERS, LR, M0 = 4, 2, 32, 4, 0.1, 0.25
 DEMO = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'mcl',
-                'mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py')
+                'mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py')
 
 
 def tiny_mcl() -> torch.nn.Module:

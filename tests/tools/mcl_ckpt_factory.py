@@ -15,7 +15,7 @@ from torch import nn
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs', 'benchmarks', 'mmdet')
-DEMO = osp.join(CFG, 'mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco.py')
+DEMO = osp.join(CFG, 'mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py')
 R50_FPN = osp.join(CFG, 'mask-rcnn_r50-fpn_syncbn-4conv1fc_1x_coco.py')
 RETINA = osp.join(CFG, 'retinanet_r50-fpn_syncbn_1x_coco.py')
 C4 = osp.join(CFG, 'mask-rcnn_r50-c4_syncbn_1x_coco.py')

@@ -12,7 +12,7 @@ import pytest
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(REPO, 'configs', 'soco', 'soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py')
+DEMO = osp.join(REPO, 'configs', 'soco', 'soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py')
 
 
 def _run(args, timeout=300):

@@ -79,7 +79,7 @@ def test_c4_mcl_into_mask_rcnn_c4(tmp_path):
 @pytest.mark.slow
 def test_wrong_checkpoint_fails_both_tools(tmp_path):
     """An R18 demo MCL checkpoint into the R50 config: non-zero exit and a readable message."""
-    _, src = _built('mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py', tmp_path)
+    _, src = _built('mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py', tmp_path)
     target = osp.join(MMDET, 'mask-rcnn_r50-fpn_syncbn-4conv1fc_1x_coco.py')
     proc = subprocess.run([sys.executable, 'tools/convert_to_mmdet.py', src,
                            str(tmp_path / 'x.pth'), '--config', target], cwd=REPO,
@@ -93,7 +93,8 @@ def test_wrong_checkpoint_fails_both_tools(tmp_path):
 
 @pytest.mark.slow
 def test_mim_train_mmdet_from_converted_mcl_prints_coco_ap(tmp_path, small_data):
-    _, src = _built('mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py', tmp_path, randomize=False)
+    _, src = _built('mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py', tmp_path,
+                    randomize=False)
     tiny = osp.join(MMDET, 'mask-rcnn_r18-fpn_bn-4conv1fc_tiny-test_objects-coco.py')
     converted = tmp_path / 'converted.pth'
     report = convert_checkpoint(src, str(converted), tiny)

@@ -14,7 +14,7 @@ from tools.analysis.knn import (infer_resnet_cfg, knn_predict, knn_top1, load_ba
                                 parse_spec, tsne)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(REPO, 'configs', 'mcl', 'mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py')
+DEMO = osp.join(REPO, 'configs', 'mcl', 'mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py')
 
 
 def _tool():

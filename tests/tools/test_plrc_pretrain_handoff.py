@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(REPO, 'configs', 'plrc', 'plrc_r18_1xb8-cpu-demo_pretrain.py')
+DEMO = osp.join(REPO, 'configs', 'plrc', 'plrc_r18_1xb8-coslr-300i_cpu-demo_pretrain.py')
 TINY_DET = osp.join(REPO, 'configs', 'benchmarks', 'mmdet',
                     'mask-rcnn_r18-fpn_bn-4conv1fc_tiny-test_objects-coco.py')
 ITERS = 3

@@ -13,7 +13,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools'))
 import pretrain_and_finetune as chain  # noqa: E402
 import run_protocol as protocol  # noqa: E402
 
-MCL = 'configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py'
+MCL = 'configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
 
 
 def test_pretrain_iters_rescale_warmup_and_cosine():
@@ -64,7 +64,10 @@ def test_commands_share_one_finetune_protocol_and_budget(small_data):
     # Equal images seen: batch 16 -> 4 iterations, batch 8 -> 8 iterations.
     assert cmds['mcl'][cmds['mcl'].index('--pretrain-iters') + 1] == '4'
     assert cmds['detco'][cmds['detco'].index('--pretrain-iters') + 1] == '8'
-    assert 'model.num_levels=2' in cmds['mcl-s2']
+    # an ablation row is its own config file, not options on top of the S = 3 demo
+    pre = cmds['mcl-s2'][cmds['mcl-s2'].index('--pretrain-cfg-options') + 1:]
+    assert cmds['mcl-s2'][2] == protocol.ROWS['mcl-s2'][1] != protocol.MCL
+    assert not [o for o in pre[:pre.index('--work-dir')] if o.startswith('model.')]
 
 
 def test_soco_without_proposals_names_the_file_and_the_fix(tmp_path, small_data):
@@ -152,11 +155,61 @@ def test_protocol_options_hit_the_intended_config_keys(small_data):
     assert list(ft.train_dataloader.dataset.metainfo.classes) == classes
     assert ft.train_dataloader.dataset.data_root == osp.join(str(small_data), 'objects_coco/')
     pre_opts = cmd[cmd.index('--pretrain-cfg-options') + 1:cmd.index('--work-dir')]
-    pre = _merged(protocol.MCL, pre_opts)
+    pre = _merged(protocol.ROWS['mcl-s2'][1], pre_opts)
     assert pre.model.num_levels == 2
     assert pre.train_dataloader.dataset.pipeline[1].type == 'MultiView'
     assert pre.train_dataloader.dataset.pipeline[1].num_views == [2, 2]
     assert pre.train_dataloader.dataset.data_root == osp.join(str(small_data), 'pretrain')
-    mode = protocol.command('mcl-c', 0, args)[0]
-    mode_opts = mode[mode.index('--pretrain-cfg-options') + 1:mode.index('--work-dir')]
-    assert _merged(protocol.MCL, mode_opts).model.head.loss_mode == 'c'
+    assert pre.randomness.seed == 1
+
+
+def _flat(value, prefix=''):
+    """``{dotted key: leaf value}`` of a resolved config (list items by index)."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return {prefix: value}
+    out = {}
+    for key, item in items:
+        out.update(_flat(item, f'{prefix}.{key}' if prefix else str(key)))
+    return out or {prefix: value}
+
+
+#: The MultiView step's view counts (index 1 of the pipeline: checked by type below).
+_VIEWS = ('train_pipeline.1.num_views', 'train_dataloader.dataset.pipeline.1.num_views')
+#: ablation row -> (S, loss mode) of its config
+ABLATIONS = {
+    'mcl-s1': (1, 'a'),
+    'mcl-s2': (2, 'a'),
+    'mcl-s4': (4, 'a'),
+    'mcl-b': (3, 'b'),
+    'mcl-c': (3, 'c'),
+    'mcl-d': (3, 'd'),
+}
+
+
+@pytest.mark.parametrize('row', sorted(ABLATIONS))
+def test_each_ablation_config_changes_only_its_setting(row):
+    """Each MCL ablation row runs its own config (configs/mcl/ablations/), which resolves to the
+    S = 3, mode (a) demo with only the intended keys changed: S in the model and in both view
+    branches (2S views per image), or the head's loss mode."""
+    from mmengine.config import Config
+    levels, mode = ABLATIONS[row]
+    config = protocol.ROWS[row][1]
+    assert config.startswith('configs/mcl/ablations/') and osp.isfile(osp.join(ROOT, config))
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    demo = Config.fromfile(osp.join(ROOT, protocol.MCL))
+    assert cfg.model.num_levels == levels and cfg.model.head.get('loss_mode', 'a') == mode
+    assert demo.model.num_levels == 3 and demo.model.head.get('loss_mode', 'a') == 'a'
+    views = cfg.train_dataloader.dataset.pipeline[1]
+    assert views.type == 'MultiView' and views.num_views == [levels, levels]
+    assert cfg.train_pipeline[1].num_views == [levels, levels] and cfg.num_levels == levels
+    # the two branches keep the demo's asymmetric view pipelines
+    assert views.transforms == demo.train_dataloader.dataset.pipeline[1].transforms
+    new, old = _flat(cfg.to_dict()), _flat(demo.to_dict())
+    changed = {k for k in set(new) | set(old) if new.get(k, '<unset>') != old.get(k, '<unset>')}
+    expected = ({'model.head.loss_mode'} if mode != 'a' else
+                {'num_levels', 'model.num_levels'} | {f'{k}.{i}' for k in _VIEWS for i in (0, 1)})
+    assert changed == expected, row

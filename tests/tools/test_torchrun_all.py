@@ -99,11 +99,11 @@ def overrides(name: str, data, tmp_path) -> List[str]:
 
 
 DEMOS: Dict[str, str] = {
-    'mcl': 'mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py',
-    'mcl_sup': 'mcl_sup/mcl-sup_r18-fpn_1xb16-sgd-cpu-demo_objects.py',
-    'soco': 'soco/soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py',
-    'detco': 'detco/detco_r18_1xb8-coslr-300i_cpu-demo.py',
-    'plrc': 'plrc/plrc_r18_1xb8-cpu-demo_pretrain.py',
+    'mcl': 'mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py',
+    'mcl_sup': 'mcl_sup/mcl-sup_r18-fpn_1xb16-sgd-coslr-300i_cpu-demo_objects.py',
+    'soco': 'soco/soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py',
+    'detco': 'detco/detco_r18_1xb8-coslr-300i_cpu-demo_pretrain.py',
+    'plrc': 'plrc/plrc_r18_1xb8-coslr-300i_cpu-demo_pretrain.py',
 }
 
 

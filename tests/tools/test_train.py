@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(REPO, 'configs', 'mcl', 'mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py')
+DEMO = osp.join(REPO, 'configs', 'mcl', 'mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py')
 BIN = osp.dirname(sys.executable)
 
 

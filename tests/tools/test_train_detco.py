@@ -14,7 +14,7 @@ import torch
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(REPO, 'configs', 'detco', 'detco_r18_1xb8-coslr-300i_cpu-demo.py')
+DEMO = osp.join(REPO, 'configs', 'detco', 'detco_r18_1xb8-coslr-300i_cpu-demo_pretrain.py')
 PAPER = osp.join(REPO, 'configs', 'detco', 'detco_r50_8xb32-coslr-200e_in1k.py')
 BENCH = osp.join(REPO, 'configs', 'benchmarks', 'mmdet')
 TINY_DET = osp.join(BENCH, 'mask-rcnn_r18-fpn_bn-4conv1fc_tiny-test_objects-coco.py')

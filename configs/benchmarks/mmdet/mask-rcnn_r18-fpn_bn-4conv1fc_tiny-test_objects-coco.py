@@ -1,11 +1,11 @@
-# Smoke-test variant of mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco.py for tests and CI:
-# 8 training images at ~160x120, batch 4 (2 iterations, 1 epoch), 4 validation images, no
+# Smoke-test variant of mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py for tests
+# and CI: 8 training images at ~160x120, batch 4 (2 iterations, 1 epoch), 4 validation images, no
 # worker processes, one checkpoint. Works on the --small build of tools/prepare_data.py too.
 # Another data folder D (same layout): --cfg-options train_dataloader.dataset.data_root=D
 # val_dataloader.dataset.data_root=D test_dataloader.dataset.data_root=D
 # val_evaluator.ann_file=D/annotations/instances_val.json test_evaluator.ann_file=(same).
 # Pass load_from=CONVERTED.pth to exercise the hand-off. AP values are meaningless here.
-_base_ = './mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco.py'
+_base_ = './mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py'
 
 img_scale = (160, 120)
 batch_size = 4

@@ -96,7 +96,7 @@ def test_swin_t_demo_config_handoff_to_mmdet_swin(tmp_path):
     matched and identical values."""
     from mcl_plugin.converters.convert import convert_checkpoint
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'mcl_sup',
-                                   'mcl-sup_swin-t-fpn_1xb16-adamw-cpu-demo_objects.py'))
+                                   'mcl-sup_swin-t-fpn_1xb16-adamw-coslr-300i_cpu-demo_objects.py'))
     model = MODELS.build(cfg.model)
     src = tmp_path / 'sup_swin.pth'
     torch.save(dict(state_dict=model.state_dict()), src)
@@ -119,7 +119,7 @@ def test_runner_trains_swin_t_demo_config(tmp_path, small_data):
     import subprocess
     import sys
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'mcl_sup',
-                                   'mcl-sup_swin-t-fpn_1xb16-adamw-cpu-demo_objects.py'))
+                                   'mcl-sup_swin-t-fpn_1xb16-adamw-coslr-300i_cpu-demo_objects.py'))
     with open(small_data / 'objects_coco' / 'annotations' / 'instances_train.json') as f:
         num_classes = len(json.load(f)['categories'])
     cfg.model.head.num_classes = num_classes

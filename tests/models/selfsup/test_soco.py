@@ -13,7 +13,7 @@ from mcl_plugin.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 SOCO = osp.join(REPO, 'configs', 'soco')
-DEMO = osp.join(SOCO, 'soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py')
+DEMO = osp.join(SOCO, 'soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py')
 TINY_MASK_RCNN = osp.join(REPO, 'configs', 'benchmarks', 'mmdet',
                           'mask-rcnn_r18-fpn_bn-4conv1fc_tiny-test_objects-coco.py')
 BN = dict(type='BN', requires_grad=True)

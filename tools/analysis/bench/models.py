@@ -17,14 +17,16 @@ LABELS = {'mcl': 'MCL', 'mcl-sup': 'MCL-sup', 'soco': 'SoCo', 'detco': 'DetCo', 
 # base every leaf config inherits; the baselines: mmpretrain's published configs, inherited by
 # configs/baselines.
 CONFIGS = {
-    'mcl': ('_base_/models/mcl_r50-fpn.py', 'mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py'),
+    'mcl': ('_base_/models/mcl_r50-fpn.py',
+            'mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'),
     'mcl-sup': ('_base_/models/mcl-sup_r50-fpn.py',
-                'mcl_sup/mcl-sup_r18-fpn_1xb16-sgd-cpu-demo_objects.py'),
-    'soco': ('_base_/models/soco_r50-fpn.py', 'soco/soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py'),
-    'detco': ('_base_/models/detco_r50.py', 'detco/detco_r18_1xb8-coslr-300i_cpu-demo.py'),
-    'plrc': ('_base_/models/plrc_r50.py', 'plrc/plrc_r18_1xb8-cpu-demo_pretrain.py'),
+                'mcl_sup/mcl-sup_r18-fpn_1xb16-sgd-coslr-300i_cpu-demo_objects.py'),
+    'soco': ('_base_/models/soco_r50-fpn.py',
+             'soco/soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py'),
+    'detco': ('_base_/models/detco_r50.py', 'detco/detco_r18_1xb8-coslr-300i_cpu-demo_pretrain.py'),
+    'plrc': ('_base_/models/plrc_r50.py', 'plrc/plrc_r18_1xb8-coslr-300i_cpu-demo_pretrain.py'),
     'byol': ('baselines/byol_resnet50_16xb256-coslr-200e_in1k.py',
-             'baselines/byol_r18_1xb16-lars-cpu-demo_pretrain.py'),
+             'baselines/byol_r18_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'),
     'mocov2': ('baselines/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
                'baselines/mocov2_r18_1xb16-cpu-demo_pretrain.py'),
 }

@@ -1,10 +1,10 @@
-# Baseline for the demo protocol (tools/run_protocol.py): mmpretrain's BYOL with a ResNet-18 on
-# the same data, views, batch, optimizer and schedule as the MCL CPU demo
-# (configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py), so the two differ only in the
-# algorithm: one global view pair per image instead of S montage levels, no FPN and no 4-conv head
-# (only the backbone transfers). The model is mmpretrain's own `BYOL` (ResNet + NonLinearNeck +
-# LatentPredictHead); the projector/predictor widths follow the MCL demo (1024 -> 256).
-_base_ = ['../mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py']
+# Baseline for the demo protocol (tools/run_protocol.py): mmpretrain's BYOL with a ResNet-18 on the
+# same data, views, batch, optimizer and schedule as the MCL CPU demo
+# (configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py), so the two differ only in
+# the algorithm: one global view pair per image instead of S montage levels, no FPN and no 4-conv
+# head (only the backbone transfers). The model is mmpretrain's own `BYOL` (ResNet + NonLinearNeck
+# + LatentPredictHead); the projector/predictor widths follow the MCL demo (1024 -> 256).
+_base_ = ['../mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py']
 
 model = dict(
     _delete_=True,

@@ -1,5 +1,5 @@
 # CPU demo of supervised MCL with Swin-T on the objects_coco crops (128-px views, S = 3).
-_base_ = './mcl-sup_r18-fpn_1xb16-sgd-cpu-demo_objects.py'
+_base_ = './mcl-sup_r18-fpn_1xb16-sgd-coslr-300i_cpu-demo_objects.py'
 model = dict(
     backbone=dict(
         _delete_=True,

@@ -1,0 +1,21 @@
+# SoCo's views (./imagenet_soco.py) at CPU-demo size on the small local photo set data/pretrain
+# (tools/prepare_data.py) and its selective-search proposals:
+#   python tools/generate_proposals.py data/pretrain/train \
+#       --ann-file data/pretrain/meta/train.txt \
+#       --out data/pretrain/meta/train_proposals_ss-fast.json --workers 2 --max-side 320
+# V1 128 / V2 128 / V3 64, boxes under 8 px at 224 (scaled by 128/224) dropped, 2 workers.
+_base_ = './imagenet_soco.py'
+img_size = 128
+v1_size = img_size
+v2_size = img_size
+v3_size = img_size // 2
+views = dict(_base_.views, v1_size=v1_size, v2_size=v2_size, v3_size=v3_size,
+             min_box_size=8 * img_size / 224)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    views,
+    dict(type='PackSoCoInputs'),
+]
+train_dataloader = dict(
+    num_workers=2,
+    dataset=dict(data_root='data/pretrain', pipeline=train_pipeline))

@@ -1,0 +1,13 @@
+# Ablation of the MCL CPU demo (paper Table 8, levels): S = 1 instead of 3, i.e. one montage level:
+# one 128-px view per branch, its tile read from P5 only.
+# Row 'mcl-s1' of tools/run_protocol.py. Everything else is the S = 3 demo.
+_base_ = '../mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
+num_levels = 1
+model = dict(num_levels=num_levels)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=[num_levels, num_levels],
+         transforms=[_base_.view_pipeline1, _base_.view_pipeline2]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -1,0 +1,13 @@
+# Ablation of the MCL CPU demo (paper Table 8, levels): S = 2 instead of 3, i.e. two montage
+# levels: 128/64-px tiles read from P5/P4.
+# Row 'mcl-s2' of tools/run_protocol.py. Everything else is the S = 3 demo.
+_base_ = '../mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
+num_levels = 2
+model = dict(num_levels=num_levels)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=[num_levels, num_levels],
+         transforms=[_base_.view_pipeline1, _base_.view_pipeline2]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

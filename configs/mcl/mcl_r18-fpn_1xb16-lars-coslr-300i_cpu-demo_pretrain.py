@@ -1,0 +1,25 @@
+# CPU demo: ResNet-18-FPN, 128-px views, S = 3 levels (tiles of 128/64/32 px, each 4x4 cells of
+# P5/P4/P3), batch 16 (= 4**2, fills the level-2 montages), LARS lr = 1.0 * 16 / 256 x 4,
+# 300 iterations, so a run takes minutes on a laptop. Data: data/pretrain from
+# tools/prepare_data.py. Ablations (other S, loss modes b/c/d): ./ablations/.
+_base_ = [
+    '../_base_/models/mcl_r50-fpn.py',
+    '../_base_/datasets/pretrain_mcl_cpu-demo.py',
+    '../_base_/schedules/lars-coslr-300i_cpu-demo.py',
+    '../_base_/default_runtime_cpu-demo.py',
+]
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    num_levels=_base_.num_levels,
+    backbone=dict(depth=18, norm_cfg=norm_cfg),
+    neck=dict(in_channels=[64, 128, 256, 512], norm_cfg=norm_cfg),
+    tile_pooler=dict(out_size=_base_.img_size // 32),
+    tile_head=dict(norm_cfg=norm_cfg),
+    projector=dict(hid_channels=1024, norm_cfg=dict(type='BN1d')),
+    head=dict(temperature=0.2,
+              predictor=dict(hid_channels=1024, norm_cfg=dict(type='BN1d'))))
+train_dataloader = dict(batch_size=16)
+optimizer = dict(lr=1.0 * 16 / 256 * 4)
+optim_wrapper = dict(optimizer=optimizer)
+# S = 3 reads P3-P5 only: the FPN's P2 output conv gets no gradient, which DDP must be told about.
+find_unused_parameters = True
