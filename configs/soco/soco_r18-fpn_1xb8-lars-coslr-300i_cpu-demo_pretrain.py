@@ -5,7 +5,8 @@
 _base_ = [
     '../_base_/models/soco_r50-fpn.py',
     '../_base_/datasets/pretrain_soco_cpu-demo.py',
-    '../_base_/schedules/lars-coslr-300i_cpu-demo.py',
+    '../_base_/schedules/lars.py',
+    '../_base_/schedules/coslr-300i_cpu-demo.py',
     '../_base_/default_runtime_cpu-demo.py',
 ]
 norm_cfg = dict(type='BN', requires_grad=True)

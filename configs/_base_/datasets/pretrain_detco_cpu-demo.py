@@ -13,9 +13,8 @@ local_pipeline = [
     dict(_base_.local_pipeline[0], crop_size=jigsaw_crop_size, patch_size=patch_size),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(_base_.train_pipeline[1], global_pipeline=global_pipeline, local_pipeline=local_pipeline),
-    _base_.train_pipeline[2],  # PackInputs with the jigsaw meta keys
+    dict(step, global_pipeline=global_pipeline, local_pipeline=local_pipeline)
+    if step.type == 'GlobalLocalViews' else step for step in _base_.train_pipeline
 ]
 train_dataloader = dict(
     num_workers=2,

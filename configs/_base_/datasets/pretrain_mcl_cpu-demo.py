@@ -12,11 +12,10 @@ byol_common_ops = [
 # the base's per-view tails: blur p = 1.0 / blur p = 0.1 + solarize p = 0.2
 view_pipeline1 = byol_common_ops + _base_.view_pipeline1[len(_base_.byol_common_ops):]
 view_pipeline2 = byol_common_ops + _base_.view_pipeline2[len(_base_.byol_common_ops):]
+# the base's pipeline with S views per branch from the views above
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=[num_levels, num_levels],
-         transforms=[view_pipeline1, view_pipeline2]),
-    dict(type='PackInputs'),
+    dict(step, num_views=[num_levels, num_levels], transforms=[view_pipeline1, view_pipeline2])
+    if step.type == 'MultiView' else step for step in _base_.train_pipeline
 ]
 train_dataloader = dict(
     num_workers=2,

@@ -4,9 +4,8 @@
 _base_ = './plrc_imagenet.py'
 img_size = 96
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(_base_.train_pipeline[1], size=img_size, mask_size=24),
-    _base_.train_pipeline[2],  # PackInputs with the region keys
+    dict(step, size=img_size, mask_size=24) if step.type == 'GridRegionTwoView' else step
+    for step in _base_.train_pipeline
 ]
 train_dataloader = dict(
     num_workers=2,

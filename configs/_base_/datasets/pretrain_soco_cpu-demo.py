@@ -11,11 +11,7 @@ v2_size = img_size
 v3_size = img_size // 2
 views = dict(_base_.views, v1_size=v1_size, v2_size=v2_size, v3_size=v3_size,
              min_box_size=8 * img_size / 224)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    views,
-    dict(type='PackSoCoInputs'),
-]
+train_pipeline = [views if step.type == 'SoCoViews' else step for step in _base_.train_pipeline]
 train_dataloader = dict(
     num_workers=2,
     dataset=dict(data_root='data/pretrain', pipeline=train_pipeline))

@@ -1,7 +1,7 @@
 # CPU-demo schedule of every *_cpu-demo_* config: 300 iterations (iteration-based, so a run takes
 # minutes on a laptop), a 10% linear warm-up then cosine to 0. The optimizer is the leaf config's
-# (LARS: ./lars-coslr-300i_cpu-demo.py). tools/pretrain_and_finetune.py --pretrain-iters rescales
-# warm-up and cosine together.
+# (LARS: add ./lars.py). tools/pretrain_and_finetune.py --pretrain-iters rescales warm-up and
+# cosine together.
 max_iters = 300
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=max_iters // 10),

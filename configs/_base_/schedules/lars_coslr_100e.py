@@ -1,16 +1,6 @@
-# LARS, lr = 1.0 * batch / 256 (set by the leaf config), wd 1e-5, 10-epoch linear warm-up, cosine.
-optimizer = dict(type='LARS', lr=16.0, momentum=0.9, weight_decay=1e-5)
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=optimizer,
-    clip_grad=dict(max_norm=500),
-    paramwise_cfg=dict(
-        custom_keys={
-            'bn': dict(decay_mult=0, lars_exclude=True),
-            'gn': dict(decay_mult=0, lars_exclude=True),
-            'bias': dict(decay_mult=0, lars_exclude=True),
-            'downsample.1': dict(decay_mult=0, lars_exclude=True),
-        }))
+# LARS (./lars.py; lr = 1.0 * batch / 256 set by the leaf config), 100 epochs: 10-epoch linear
+# warm-up, then cosine.
+_base_ = './lars.py'
 max_epochs = 100
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,

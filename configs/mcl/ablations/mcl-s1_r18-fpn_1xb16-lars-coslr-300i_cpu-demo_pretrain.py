@@ -4,10 +4,9 @@
 _base_ = '../mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
 num_levels = 1
 model = dict(num_levels=num_levels)
+# the demo's pipeline with S views per branch
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=[num_levels, num_levels],
-         transforms=[_base_.view_pipeline1, _base_.view_pipeline2]),
-    dict(type='PackInputs'),
+    dict(step, num_views=[num_levels, num_levels]) if step.type == 'MultiView' else step
+    for step in _base_.train_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
