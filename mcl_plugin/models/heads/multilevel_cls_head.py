@@ -7,6 +7,8 @@ from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
 
+from ..utils.montage import MontageBatch
+
 
 @MODELS.register_module()
 class MultiLevelClsHead(BaseModule):
@@ -44,17 +46,18 @@ class MultiLevelClsHead(BaseModule):
     def forward(self, feats: Tensor) -> Tensor:
         return self.fc(feats)
 
-    def loss(self, feats: Tensor, labels: Tensor, levels: Tensor) -> Dict[str, Tensor]:
+    def loss(self, feats: Tensor, batch: MontageBatch, labels: Tensor) -> Dict[str, Tensor]:
         """``loss_level{s}`` (weighted) and ``acc_level{s}`` (top-1, %) for every level.
 
         Args:
-            feats (Tensor): ``(T, C)`` pooled tile features.
-            labels (Tensor): ``(T,)`` class of each tile's source image.
-            levels (Tensor): ``(T,)`` level of each tile.
+            feats (Tensor): ``(T, C)`` pooled tile features in the tile order of ``batch``.
+            batch (MontageBatch): The tiles' montage batch (source image and level per tile).
+            labels (Tensor): ``(B,)`` class of every input image.
         """
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f'labels must be in [0, {self.num_classes}), got '
                              f'[{int(labels.min())}, {int(labels.max())}]: check num_classes')
+        labels, levels = labels[batch.src], batch.level
         logits = self(feats)
         out = {}
         for s in range(self.num_levels):

@@ -1,5 +1,5 @@
 """Multi-level InfoNCE over montage tiles (MCL §3.3, Fig. 3)."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 from mmengine.model import BaseModule
@@ -9,8 +9,17 @@ from mcl_plugin.registry import MODELS
 
 from ..losses.info_nce import info_nce, pair_similarity
 from ..utils.gather import all_gather_with_grad, rank_offset
+from ..utils.montage import MontageBatch
 
 LOSS_MODES = ('a', 'b', 'c', 'd')
+
+
+class LevelTerms(NamedTuple):
+    """Per-level terms of one loss direction: ``loss[s]`` (weighted), ``pos_sim[s]`` and
+    ``neg_sim[s]`` (detached mean cosine similarities)."""
+    loss: List[Tensor]
+    pos_sim: List[Tensor]
+    neg_sim: List[Tensor]
 
 
 def target_levels(mode: str, level: int, num_levels: int) -> List[int]:
@@ -82,41 +91,70 @@ class MultiLevelContrastiveHead(BaseModule):
         self.temperature = temperature
         self.scale = 2 * temperature if scale_by_temperature else 1.0
 
-    def loss(self, online: Tensor, online_src: Tensor, online_level: Tensor, target: Tensor,
-             target_src: Tensor, target_level: Tensor, num_images: int) -> Dict[str, Tensor]:
-        """Loss of one direction (online view -> target view).
+    def loss(self, online: Sequence[Tensor], target: Sequence[Tensor],
+             batches: Sequence[MontageBatch]) -> Dict[str, Tensor]:
+        """Symmetrised loss of two branches: the online tiles of branch ``a`` against the target
+        embeddings of branch ``b``, for ``(a, b) = (0, 1)`` and ``(1, 0)``.
+
+        The losses of the two directions are summed (both train the network); their
+        similarities are averaged (diagnostics).
 
         Args:
-            online (Tensor): ``(T, D)`` online projections of the tiles (before the predictor).
-            online_src (Tensor): ``(T,)`` source image of each online tile.
-            online_level (Tensor): ``(T,)`` level of each online tile.
-            target (Tensor): ``(T', D)`` target projections of the other view's tiles.
-            target_src (Tensor): ``(T',)`` source image of each target tile.
-            target_level (Tensor): ``(T',)`` level of each target tile.
-            num_images (int): Images per rank ``B``.
+            online (Sequence[Tensor]): ``(T_a, D)`` online projections of each branch's tiles
+                (before the predictor).
+            target (Sequence[Tensor]): ``(T_a, D)`` target projections of each branch's tiles.
+            batches (Sequence[MontageBatch]): The two branches' montage batches (tile order,
+                source image and level of every tile).
 
         Returns:
             dict: ``loss_level{s}`` (weighted; their sum is the total loss) and the detached
             ``pos_sim_level{s}`` / ``neg_sim_level{s}`` cosine similarities.
         """
+        if not len(online) == len(target) == len(batches) == 2:
+            raise ValueError(f'{type(self).__name__}.loss needs two branches, got '
+                             f'{len(online)} online, {len(target)} target, {len(batches)} batches')
+        ab = self.directional_loss(online[0], target[1], batches[0], batches[1])
+        ba = self.directional_loss(online[1], target[0], batches[1], batches[0])
+        out: Dict[str, Tensor] = {}
+        for s in range(self.num_levels):
+            out[f'loss_level{s}'] = ab.loss[s] + ba.loss[s]
+            out[f'pos_sim_level{s}'] = (ab.pos_sim[s] + ba.pos_sim[s]) / 2
+            out[f'neg_sim_level{s}'] = (ab.neg_sim[s] + ba.neg_sim[s]) / 2
+        return out
+
+    def directional_loss(self, online: Tensor, target: Tensor, online_batch: MontageBatch,
+                         target_batch: MontageBatch) -> LevelTerms:
+        """Loss of one direction: online tiles of one branch -> target tiles of the other.
+
+        Args:
+            online (Tensor): ``(T, D)`` online projections of ``online_batch``'s tiles.
+            target (Tensor): ``(T', D)`` target projections of ``target_batch``'s tiles.
+            online_batch (MontageBatch): Source image and level of every online tile.
+            target_batch (MontageBatch): Source image and level of every target tile.
+
+        Returns:
+            LevelTerms: per level, the weighted loss and the detached positive / negative
+            cosine similarities.
+        """
+        num_images = online_batch.num_images
         pred = self.predictor([online])[0]
         keys = {}
         offset = rank_offset(num_images)
-        out: Dict[str, Tensor] = {}
+        out = LevelTerms([], [], [])
         for s in range(self.num_levels):
-            q_mask = online_level == s
-            q, labels = pred[q_mask], online_src[q_mask] + offset
+            q_mask = online_batch.level == s
+            q, labels = pred[q_mask], online_batch.src[q_mask] + offset
             terms, pos, neg = [], [], []
             for t in target_levels(self.loss_mode, s, self.num_levels):
                 if t not in keys:
-                    k_mask = target_level == t
-                    k = per_image_mean(target[k_mask], target_src[k_mask], num_images)
+                    k_mask = target_batch.level == t
+                    k = per_image_mean(target[k_mask], target_batch.src[k_mask], num_images)
                     keys[t] = all_gather_with_grad(k)
                 terms.append(info_nce(q, keys[t], labels, temperature=self.temperature))
                 p, n = pair_similarity(q, keys[t], labels)
                 pos.append(p)
                 neg.append(n)
-            out[f'loss_level{s}'] = self.level_weights[s] * self.scale * torch.stack(terms).mean()
-            out[f'pos_sim_level{s}'] = torch.stack(pos).mean()
-            out[f'neg_sim_level{s}'] = torch.stack(neg).mean()
+            out.loss.append(self.level_weights[s] * self.scale * torch.stack(terms).mean())
+            out.pos_sim.append(torch.stack(pos).mean())
+            out.neg_sim.append(torch.stack(neg).mean())
         return out

@@ -1,5 +1,5 @@
 """MCL: Multi-Level Contrastive Learning for dense prediction (montage pretext)."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmpretrain.models.utils import CosineEMA
@@ -41,6 +41,8 @@ class MCL(MontageSupervisor):
             cosine; the paper's 0.99 -> 1 is ``0.01 -> 0``.
         end_momentum (float): Final momentum. Defaults to 0.
     """
+
+    num_branches = 2
 
     def __init__(self,
                  backbone: dict,
@@ -93,12 +95,6 @@ class MCL(MontageSupervisor):
         z = projector([torch.cat(pooled)])[0]
         return list(z.split([p.shape[0] for p in pooled]))
 
-    def assemble(self, inputs: List[Tensor]) -> Tuple[MontageBatch, MontageBatch]:
-        """Montages of both branches from ``2 * num_levels`` views."""
-        S = self.num_levels
-        self.check_views(inputs, branches=2)
-        return self.assembler(inputs[:S]), self.assembler(inputs[S:])
-
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
         """Symmetrized multi-level InfoNCE; see the class docstring."""
@@ -107,14 +103,6 @@ class MCL(MontageSupervisor):
         with torch.no_grad():
             self.target_net.update_parameters(nn.ModuleList(self.online_modules()))
             target = self.embed_tiles(list(self.target_net.module), batches)
-        losses: Dict[str, Tensor] = {}
-        for a, b in ((0, 1), (1, 0)):
-            terms = self.head.loss(online[a], batches[a].src, batches[a].level, target[b],
-                                   batches[b].src, batches[b].level, batches[a].num_images)
-            for k, v in terms.items():
-                losses[k] = losses[k] + v if k in losses else v
-        for k in losses:
-            if 'sim' in k:
-                losses[k] = losses[k] / 2
+        losses = self.head.loss(online, target, batches)
         losses['ema_momentum'] = torch.tensor(ema_momentum(self.target_net))
         return losses

@@ -17,18 +17,17 @@ class MCLSupervised(MontageSupervisor):
     Inputs are ``num_levels`` augmented views of every labelled image (``MultiView``
     ``num_views=[S]``). Level ``s`` is assembled into montages, every tile is pooled from its
     FPN level, passed through the shared tile head and average-pooled, and the classifier of
-    :class:`MultiLevelClsHead` predicts the label of the tile's source image: the labels are
-    assembled in exactly the tile order (``labels[batch.src]``). ``num_levels=1`` is plain
-    supervised pre-training of the same network (the "vanilla" twin at equal architecture).
+    :class:`MultiLevelClsHead` predicts the label of the tile's source image (the head reads
+    the tile order from the montage batch). ``num_levels=1`` is plain supervised pre-training of
+    the same network (the "vanilla" twin at equal architecture).
 
     Args: see :class:`MontageSupervisor`; ``head`` is a ``MultiLevelClsHead``.
     """
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
-        self.check_views(inputs, branches=1)
+        """Multi-level cross-entropy of the tiles; see the class docstring."""
+        batches = self.assemble(inputs)
         labels = torch.stack([ds.gt_label.reshape(-1)[0] for ds in data_samples])
-        labels = labels.to(inputs[0].device)
-        batch = self.assembler(inputs)
-        feats = self.pooled_tiles(self.backbone, self.neck, self.tile_head, [batch])[0]
-        return self.head.loss(feats, labels[batch.src], batch.level)
+        feats = self.pooled_tiles(self.backbone, self.neck, self.tile_head, batches)[0]
+        return self.head.loss(feats, batches[0], labels.to(feats.device))

@@ -8,14 +8,15 @@ from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
 
-from ..utils.montage import MontageBatch
+from ..utils.montage import MontageBatch, joint_montages
 
 
 class MontageSupervisor(BaseSelfSupervisor):
     """Backbone + neck + montage assembler + tile pooler + shared tile head.
 
     Subclasses add what sits on top of the pooled tile features (projector + EMA target for
-    MCL, a classifier for MCL-sup).
+    MCL, a classifier for MCL-sup) and set ``num_branches``, the number of view branches (each
+    ``num_levels`` views) the inputs hold.
 
     Args:
         backbone (dict): Backbone config.
@@ -26,6 +27,8 @@ class MontageSupervisor(BaseSelfSupervisor):
         assembler (dict): ``MontageAssembler`` config.
         tile_pooler (dict): ``TilePooler`` config (level assignment + pooling).
     """
+
+    num_branches: int = 1
 
     def __init__(self,
                  backbone: dict,
@@ -53,9 +56,9 @@ class MontageSupervisor(BaseSelfSupervisor):
         self.tile_pooler = MODELS.build(tile_pooler)
         self.tile_head = MODELS.build(tile_head)
 
-    def check_views(self, inputs: List[Tensor], branches: int) -> None:
-        """Raise a readable error unless ``inputs`` holds ``branches * S`` views."""
-        S = self.num_levels
+    def check_views(self, inputs: List[Tensor]) -> None:
+        """Raise a readable error unless ``inputs`` holds ``num_branches * S`` views."""
+        S, branches = self.num_levels, self.num_branches
         if not isinstance(inputs, (list, tuple)) or len(inputs) != branches * S:
             got = len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs).__name__
             num_views = ', '.join([str(S)] * branches)
@@ -63,21 +66,30 @@ class MontageSupervisor(BaseSelfSupervisor):
                              f'views per image (MultiView num_views=[{num_views}] in the '
                              f'pipeline), got {got}')
 
+    def assemble(self, inputs: List[Tensor]) -> List[MontageBatch]:
+        """Montages of every branch from ``num_branches * num_levels`` views, laid out for one
+        joint backbone pass (each batch starts where the previous one's montages end)."""
+        self.check_views(inputs)
+        S, start, batches = self.num_levels, 0, []
+        for i in range(self.num_branches):
+            batches.append(self.assembler(inputs[i * S:(i + 1) * S], start=start))
+            start += batches[-1].num_montages
+        return batches
+
     def pooled_tiles(self, backbone: nn.Module, neck: nn.Module, tile_head: nn.Module,
                      batches: Sequence[MontageBatch]) -> List[Tensor]:
         """Average-pooled tile-head features of every batch, one backbone/neck pass.
 
+        Args:
+            backbone, neck, tile_head: Online or target modules.
+            batches: Montage batches assembled with consecutive ``start`` rows
+                (:meth:`assemble`).
+
         Returns:
             list[Tensor]: ``(T_b, C)`` per batch, in the batch's tile order.
         """
-        images = torch.cat([m for b in batches for m in b.montages])
-        feats = neck(backbone(images))
-        tiles, start = [], 0
-        for b in batches:
-            counts = [m.shape[0] for m in b.montages]
-            offsets = [start + sum(counts[:s]) for s in range(len(counts))]
-            tiles.append(self.tile_pooler(feats, b, offsets))
-            start += sum(counts)
+        feats = neck(backbone(joint_montages(batches)))
+        tiles = [self.tile_pooler(feats, b) for b in batches]
         x = tile_head(torch.cat(tiles))
         pooled = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return list(pooled.split([t.shape[0] for t in tiles]))

@@ -107,8 +107,10 @@ class MontageBatch:
     """Montages of all levels of one view branch, with per-tile metadata.
 
     Tiles are enumerated level by level, montage by montage, row-major inside a montage; every
-    per-tile tensor below follows that order (the order of :meth:`MontageAssembler.tile_features`
-    and of :class:`~mcl_plugin.models.utils.TilePooler`).
+    per-tile tensor below follows that order (the order of
+    :class:`~mcl_plugin.models.utils.TilePooler`'s output). A batch knows where its montages sit
+    in the feature batch of a joint backbone pass (``start``, see :func:`joint_montages`), so its
+    tile RoIs index those feature maps directly.
 
     Attributes:
         montages (list[Tensor]): ``montages[s]`` is ``(M_s, C, H, W)``.
@@ -121,6 +123,12 @@ class MontageBatch:
         boxes (Tensor): ``(T, 4)`` float ``x1, y1, x2, y2`` pixel box of the tile in its montage.
         num_images (int): batch size ``B`` of the input views.
         num_padded (list[int]): tiles added by the remainder rule at each level.
+        start (int): Row of the first montage in the joint feature batch. Defaults to 0.
+        montage_offsets (list[int]): Row of the first montage of each level in the joint feature
+            batch (derived).
+        tile_offsets (list[int]): Index of the first tile of each level (derived).
+        rois (Tensor): ``(T, 5)`` ``row, x1, y1, x2, y2`` tile RoIs on the joint feature batch
+            (derived).
     """
     montages: List[Tensor]
     src_index: List[Tensor]
@@ -132,16 +140,52 @@ class MontageBatch:
     boxes: Tensor
     num_images: int
     num_padded: List[int] = field(default_factory=list)
+    start: int = 0
+    montage_offsets: List[int] = field(init=False)
+    tile_offsets: List[int] = field(init=False)
+    rois: Tensor = field(init=False)
+
+    def __post_init__(self) -> None:
+        counts = [m.shape[0] for m in self.montages]
+        self.montage_offsets = [self.start + sum(counts[:s]) for s in range(len(counts))]
+        tiles = [i.numel() for i in self.src_index]
+        self.tile_offsets = [sum(tiles[:s]) for s in range(len(tiles) + 1)]
+        first = torch.tensor(self.montage_offsets, device=self.level.device)[self.level]
+        self.rois = torch.cat([(first + self.montage)[:, None].to(self.boxes.dtype), self.boxes],
+                              dim=1)
 
     @property
     def num_levels(self) -> int:
         return len(self.montages)
 
+    @property
+    def num_montages(self) -> int:
+        """Montages of all levels (rows this batch takes in the joint feature batch)."""
+        return sum(m.shape[0] for m in self.montages)
+
     def level_slice(self, level: int) -> slice:
         """Slice of the tile axis that holds the tiles of ``level``."""
-        counts = [s.numel() for s in self.src_index]
-        start = sum(counts[:level])
-        return slice(start, start + counts[level])
+        return slice(self.tile_offsets[level], self.tile_offsets[level + 1])
+
+    def montage_rows(self, level: int) -> slice:
+        """Rows of the montages of ``level`` in the joint feature batch."""
+        start = self.montage_offsets[level]
+        return slice(start, start + self.montages[level].shape[0])
+
+
+def joint_montages(batches: Sequence[MontageBatch]) -> Tensor:
+    """Montages of every level of every batch, concatenated for one backbone pass.
+
+    Checks that each batch's ``start`` is the row its montages land on, i.e. that the batches
+    were assembled with consecutive ``start`` values (:meth:`MontageAssembler.forward`).
+    """
+    start = 0
+    for i, b in enumerate(batches):
+        if b.start != start:
+            raise ValueError(f'batch {i} was assembled with start={b.start} but its montages '
+                             f'begin at row {start} of the joint batch')
+        start += b.num_montages
+    return torch.cat([m for b in batches for m in b.montages])
 
 
 @MODELS.register_module()
@@ -169,8 +213,16 @@ class MontageAssembler(BaseModule):
 
     def forward(self,
                 views: Sequence[Tensor],
-                generator: Optional[torch.Generator] = None) -> MontageBatch:
-        """Assemble level ``s`` from ``views[s]`` (each ``(B, C, H, W)``)."""
+                generator: Optional[torch.Generator] = None,
+                start: int = 0) -> MontageBatch:
+        """Assemble level ``s`` from ``views[s]`` (each ``(B, C, H, W)``).
+
+        Args:
+            views (Sequence[Tensor]): One ``(B, C, H, W)`` view per level.
+            generator (torch.Generator, optional): Source of the shuffles.
+            start (int): Row of the batch's first montage in the joint backbone batch (the
+                montage count of the batches before it, see :func:`joint_montages`).
+        """
         if len(views) == 0:
             raise ValueError('MontageAssembler needs at least one view (level 0)')
         B, _, H, W = views[0].shape
@@ -206,4 +258,5 @@ class MontageAssembler(BaseModule):
             col=col,
             boxes=boxes.float(),
             num_images=B,
-            num_padded=padded)
+            num_padded=padded,
+            start=start)

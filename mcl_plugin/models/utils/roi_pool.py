@@ -1,13 +1,13 @@
 """RoIAlign over a feature pyramid with scale-aware level assignment (SoCo §3.2, Mask R-CNN).
 
-Boxes are pooled with mmcv's ``roi_align`` (``aligned=True``: continuous pixel coordinates,
-the convention of the box transforms in :mod:`mcl_plugin.datasets.transforms.soco`).
+Boxes are pooled by mmdet's RoI extractor with mmcv's ``RoIAlign`` (``aligned=True``:
+continuous pixel coordinates, the convention of the box transforms in
+:mod:`mcl_plugin.datasets.transforms.soco`).
 """
 from typing import List, Optional, Sequence, Union
 
 import torch
-from mmcv.ops import roi_align
-from mmengine.model import BaseModule
+from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from torch import Tensor
 
 from mcl_plugin.registry import MODELS
@@ -49,49 +49,23 @@ def assign_levels_by_scale(boxes: Tensor,
     return levels.clamp(max=top).long()
 
 
-def roi_align_levels(feats: Sequence[Tensor],
-                     rois: Tensor,
-                     levels: Tensor,
-                     strides: Sequence[int],
-                     out_size: Union[int, Sequence[int]] = 7,
-                     sampling_ratio: int = 0,
-                     aligned: bool = True) -> Tensor:
-    """``roi_align`` of each roi on the map of its level, results in the order of ``rois``.
-
-    Args:
-        feats (Sequence[Tensor]): ``(B, C, H_l, W_l)`` maps.
-        rois (Tensor): ``(R, 5)`` ``batch_index, x1, y1, x2, y2`` in input pixels.
-        levels (Tensor): ``(R,)`` index into ``feats``.
-        strides (Sequence[int]): Stride of every map.
-        out_size (int | tuple): Output size.
-        sampling_ratio (int): RoIAlign sampling ratio (0: adaptive).
-        aligned (bool): Half-pixel offset (Detectron2/mmdet ``aligned=True``).
-
-    Returns:
-        Tensor: ``(R, C, out_h, out_w)``.
-    """
-    if len(feats) != len(strides):
-        raise ValueError(f'{len(feats)} feature maps but {len(strides)} strides')
-    size = (out_size, out_size) if isinstance(out_size, int) else tuple(out_size)
-    out = feats[0].new_zeros(rois.shape[0], feats[0].shape[1], *size)
-    rois = rois.to(feats[0].dtype)
-    for lvl, (feat, stride) in enumerate(zip(feats, strides)):
-        idx = (levels == lvl).nonzero(as_tuple=True)[0]
-        if idx.numel():
-            out[idx] = roi_align(feat, rois[idx], size, 1.0 / stride, sampling_ratio, 'avg',
-                                 aligned).to(out.dtype)
-        elif feat.requires_grad:
-            out = out + 0 * feat.sum()  # keep every level in the graph (DDP unused params)
-    return out
+def roi_align_cfg(out_size: int = 7, sampling_ratio: int = 0, aligned: bool = True) -> dict:
+    """The mmcv ``RoIAlign`` layer config of every pooler of the plugin (SoCo's boxes and MCL's
+    montage tiles), for mmdet's ``BaseRoIExtractor.build_roi_layers``."""
+    return dict(type='RoIAlign', output_size=out_size, sampling_ratio=sampling_ratio,
+                pool_mode='avg', aligned=aligned)
 
 
 @MODELS.register_module()
-class MultiLevelRoIPooler(BaseModule):
-    """Pool boxes from a feature pyramid, each on the level its size selects.
+class MultiLevelRoIPooler(SingleRoIExtractor):
+    """mmdet's ``SingleRoIExtractor`` with SoCo's scale-aware level assignment.
 
-    With ``scale_thresholds=(48, 96, 192)`` and P2-P5 this is SoCo's scale-aware assignment;
-    with one map and no thresholds it is plain RoIAlign (the C4 variant). Scale the thresholds
-    with the view size for views smaller than 224 px.
+    Boxes are pooled on the level their size selects (:func:`assign_levels_by_scale`) instead of
+    mmdet's ``floor(log2(sqrt(area) / finest_scale))``; pooling, the level loop and the
+    zero-valued term that keeps unused levels in the graph (DDP) are mmdet's. With
+    ``scale_thresholds=(48, 96, 192)`` and P2-P5 this is SoCo's assignment; with one map and no
+    thresholds it is plain RoIAlign (the C4 variant). Scale the thresholds with the view size
+    for views smaller than 224 px.
 
     Args:
         featmap_strides (Sequence[int]): Strides of the maps, finest first.
@@ -108,34 +82,36 @@ class MultiLevelRoIPooler(BaseModule):
                  out_size: int = 7,
                  scale_thresholds: Sequence[float] = SOCO_SCALE_THRESHOLDS,
                  sampling_ratio: int = 0,
-                 aligned: bool = True) -> None:
-        super().__init__()
+                 aligned: bool = True,
+                 init_cfg: Optional[dict] = None) -> None:
         if len(scale_thresholds) != len(featmap_strides) - 1:
             raise ValueError(f'{len(featmap_strides)} feature maps need '
                              f'{len(featmap_strides) - 1} scale_thresholds, got '
                              f'{list(scale_thresholds)}')
-        self.featmap_strides = list(featmap_strides)
+        super().__init__(
+            roi_layer=roi_align_cfg(out_size, sampling_ratio, aligned),
+            out_channels=0,  # set from the input maps in forward
+            featmap_strides=list(featmap_strides),
+            init_cfg=init_cfg)
         self.out_size = out_size
         self.scale_thresholds = list(scale_thresholds)
-        self.sampling_ratio = sampling_ratio
-        self.aligned = aligned
 
-    def assign(self, rois: Tensor) -> Tensor:
-        """Level of every roi (``(R, 5)`` or ``(R, 4)``)."""
-        return assign_levels_by_scale(rois, self.scale_thresholds, len(self.featmap_strides))
+    def map_roi_levels(self, rois: Tensor, num_levels: int) -> Tensor:
+        """SoCo's level of every roi (``(R, 5)``)."""
+        return assign_levels_by_scale(rois, self.scale_thresholds, num_levels)
 
-    def forward(self, feats: Sequence[Tensor], rois: Tensor,
-                levels: Optional[Tensor] = None) -> Tensor:
-        """Pool ``rois`` (``(R, 5)``, input pixels) from ``feats``; ``levels`` defaults to
-        :meth:`assign`. Returns ``(R, C, out_size, out_size)`` in roi order."""
-        feats = list(feats)
+    def forward(self, feats: Sequence[Tensor], rois: Tensor) -> Tensor:
+        """Pool ``rois`` (``(R, 5)``, input pixels) from ``feats``.
+
+        Returns:
+            Tensor: ``(R, C, out_size, out_size)`` in roi order.
+        """
+        feats = tuple(feats)
         if len(feats) != len(self.featmap_strides):
             raise ValueError(f'MultiLevelRoIPooler got {len(feats)} feature maps but '
                              f'featmap_strides={self.featmap_strides}')
-        if levels is None:
-            levels = self.assign(rois)
-        return roi_align_levels(feats, rois, levels, self.featmap_strides, self.out_size,
-                                self.sampling_ratio, self.aligned)
+        self.out_channels = feats[0].shape[1]
+        return super().forward(feats, rois)
 
 
 def boxes_to_rois(boxes: Union[Tensor, List[Tensor]]) -> Tensor:
@@ -150,6 +126,6 @@ def boxes_to_rois(boxes: Union[Tensor, List[Tensor]]) -> Tensor:
 
 
 __all__ = [
-    'SOCO_SCALE_THRESHOLDS', 'assign_levels_by_scale', 'roi_align_levels', 'MultiLevelRoIPooler',
+    'SOCO_SCALE_THRESHOLDS', 'assign_levels_by_scale', 'roi_align_cfg', 'MultiLevelRoIPooler',
     'boxes_to_rois'
 ]

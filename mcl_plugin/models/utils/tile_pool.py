@@ -1,14 +1,14 @@
 """Level assignment and tile pooling: read each montage tile from its feature level."""
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
-from mmcv.ops import roi_align
-from mmengine.model import BaseModule
+from mmdet.models.roi_heads.roi_extractors import BaseRoIExtractor
 from torch import Tensor
 
 from mcl_plugin.registry import MODELS
 
 from .montage import MontageBatch
+from .roi_pool import roi_align_cfg
 
 
 def montage_level_to_feature(level: int, num_feats: int) -> int:
@@ -25,12 +25,14 @@ def montage_level_to_feature(level: int, num_feats: int) -> int:
 
 
 @MODELS.register_module()
-class TilePooler(BaseModule):
+class TilePooler(BaseRoIExtractor):
     """Pools every montage tile to ``out_size x out_size`` from its assigned feature map.
 
-    When a tile covers exactly ``out_size`` cells of its map (224 px inputs, level ``s`` on
-    ``P(5-s)``: always 7x7) the pooling is an exact crop done with one reshape per level;
-    otherwise it falls back to mmcv's ``RoIAlign`` on the tile's pixel box.
+    An mmdet RoI extractor whose RoIs are the tiles of a :class:`MontageBatch` and whose level
+    mapping is the montage level (level ``s`` on ``P(5-s)``), not the box scale. When a tile
+    covers exactly ``out_size`` cells of its map (224 px inputs: always 7x7) the pooling is an
+    exact crop done with one reshape per level; otherwise the tiles' RoIs go through the
+    extractor's ``RoIAlign`` layers, the same layers :class:`MultiLevelRoIPooler` uses for SoCo.
 
     Args:
         featmap_strides (Sequence[int]): Strides of the input feature maps.
@@ -46,31 +48,33 @@ class TilePooler(BaseModule):
                  out_size: int = 7,
                  level_to_feat: Optional[Sequence[int]] = None,
                  sampling_ratio: int = 0,
-                 force_roi_align: bool = False) -> None:
-        super().__init__()
-        self.featmap_strides = list(featmap_strides)
+                 force_roi_align: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            roi_layer=roi_align_cfg(out_size, sampling_ratio),
+            out_channels=0,  # unused: tiles keep the channels of their map
+            featmap_strides=list(featmap_strides),
+            init_cfg=init_cfg)
         self.out_size = out_size
         self.level_to_feat = None if level_to_feat is None else list(level_to_feat)
         self.sampling_ratio = sampling_ratio
         self.force_roi_align = force_roi_align
 
     def feature_index(self, level: int) -> int:
+        """Index of the feature map that serves montage ``level``."""
         if self.level_to_feat is None:
             return montage_level_to_feature(level, len(self.featmap_strides))
         if level >= len(self.level_to_feat):
             raise ValueError(f'level_to_feat={self.level_to_feat} has no entry for level {level}')
         return self.level_to_feat[level]
 
-    def forward(self, feats: Sequence[Tensor], batch: MontageBatch,
-                montage_offsets: Optional[List[int]] = None) -> Tensor:
+    def forward(self, feats: Sequence[Tensor], batch: MontageBatch) -> Tensor:
         """Pool the tiles of ``batch`` from ``feats``.
 
         Args:
-            feats (Sequence[Tensor]): Feature maps of the montages of all levels concatenated
-                along the batch axis, in level order.
-            batch (MontageBatch): The montages and their tile metadata.
-            montage_offsets (list[int], optional): Row of the first montage of each level in
-                ``feats``. Defaults to the cumulative montage counts.
+            feats (Sequence[Tensor]): Feature maps of a joint backbone pass; the montages of
+                ``batch`` are rows :meth:`MontageBatch.montage_rows` of every map.
+            batch (MontageBatch): The montages, their tile RoIs and levels.
 
         Returns:
             Tensor: ``(T, C, out_size, out_size)`` in the tile order of ``batch``.
@@ -78,27 +82,19 @@ class TilePooler(BaseModule):
         if len(feats) != len(self.featmap_strides):
             raise ValueError(f'TilePooler got {len(feats)} feature maps but featmap_strides='
                              f'{self.featmap_strides}')
-        if montage_offsets is None:
-            counts = [m.shape[0] for m in batch.montages]
-            montage_offsets = [sum(counts[:s]) for s in range(len(counts))]
-        out = []
-        for s, montages in enumerate(batch.montages):
-            idx = self.feature_index(s)
-            feat = feats[idx][montage_offsets[s]:montage_offsets[s] + montages.shape[0]]
-            out.append(self._pool_level(feat, batch, s, self.featmap_strides[idx]))
-        return torch.cat(out)
+        return torch.cat([self._pool_level(feats, batch, s) for s in range(batch.num_levels)])
 
-    def _pool_level(self, feat: Tensor, batch: MontageBatch, level: int, stride: int) -> Tensor:
-        r = 2**level
-        M, C, fh, fw = feat.shape
+    def _pool_level(self, feats: Sequence[Tensor], batch: MontageBatch, level: int) -> Tensor:
+        idx = self.feature_index(level)
+        feat, stride, k, r = feats[idx], self.featmap_strides[idx], self.out_size, 2**level
+        fh, fw = feat.shape[-2:]
         H, W = batch.montages[level].shape[-2:]
-        k = self.out_size
         aligned = (H == fh * stride and W == fw * stride and fh == r * k and fw == r * k)
         if aligned and not self.force_roi_align:
             # (M, C, r*k, r*k) -> (M, r, r, C, k, k): row-major tiles, like the montage.
-            tiles = feat.view(M, C, r, k, r, k).permute(0, 2, 4, 1, 3, 5)
+            rows = feat[batch.montage_rows(level)]
+            M, C = rows.shape[:2]
+            tiles = rows.view(M, C, r, k, r, k).permute(0, 2, 4, 1, 3, 5)
             return tiles.reshape(M * r * r, C, k, k)
-        sl = batch.level_slice(level)
-        rois = torch.cat([batch.montage[sl, None].to(feat.dtype), batch.boxes[sl].to(feat.dtype)],
-                         dim=1)
-        return roi_align(feat, rois, (k, k), 1.0 / stride, self.sampling_ratio, 'avg', True)
+        rois = batch.rois[batch.level_slice(level)].to(feat.dtype)
+        return self.roi_layers[idx](feat, rois)
