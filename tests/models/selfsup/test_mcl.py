@@ -58,7 +58,7 @@ def test_target_starts_as_online_copy_then_moves_by_ema(message_hub):
     model.init_weights()
     model.loss(_views(3), [])
     online = dict(model.backbone.named_parameters())
-    target = dict(model.target_net.module[0].named_parameters())
+    target = dict(model.target_net.module['backbone'].named_parameters())
     assert all(torch.equal(online[k], target[k]) for k in online)
     with torch.no_grad():
         for p in model.backbone.parameters():
@@ -85,8 +85,8 @@ def test_single_level_is_an_image_level_moco_v3(message_hub):
         p5 = neck(backbone(x))[3]
         return proj([F.adaptive_avg_pool2d(head(p5), 1).flatten(1)])[0]
 
-    online = list(model.online_modules())
-    target = list(model.target_net.module)
+    online = list(model.online_modules().values())
+    target = list(model.target_net.module.values())
     x = torch.cat(views)
     with torch.no_grad():
         z = embed(online, x)
@@ -111,11 +111,57 @@ def test_wrong_number_of_views_is_explained(message_hub):
         model.loss(_views(1), [])
 
 
-@pytest.mark.parametrize('mode', ['b', 'd'])
-def test_other_loss_modes_run(message_hub, mode):
-    model = MODELS.build(mcl_cfg(num_levels=2, mode=mode, pe='lpe'))
-    losses = model.loss(_views(2, B=8), [])
-    assert torch.isfinite(sum(v for k, v in losses.items() if 'loss' in k))
+# online level -> target levels of each loss mode at S = 2 (Fig. 3), written out
+MODE_PAIRS = dict(a={0: [0], 1: [0]}, b={0: [0], 1: [1]}, c={0: [0], 1: [0]},
+                  d={0: [0, 1], 1: [0, 1]})
+
+
+@pytest.mark.parametrize('mode', ['a', 'b', 'c', 'd'])
+def test_each_loss_mode_matches_a_reference_computation(message_hub, mode):
+    """S = 2, montages in batch order: every level's loss recomputed without the plugin's
+    montage, pooling and head code: montages tiled by hand, FPN cells cropped by slicing,
+    InfoNCE written out, both directions summed."""
+    B, S, T, k = 8, 2, 0.2, 2
+    cfg = mcl_cfg(num_levels=S, mode=mode, pe='lpe')
+    cfg['assembler'] = dict(type='MontageAssembler', shuffle=False)
+    model = MODELS.build(cfg)
+    views = _views(S, B=B)
+    losses = model.loss(views, [])
+
+    def montages(v0, v1):
+        """Level 0: the views; level 1: 2x2 grids of half-size views, images 4m..4m+3."""
+        h = F.interpolate(v1, size=(32, 32), mode='bilinear', align_corners=False,
+                          antialias=True)
+        grids = [torch.cat([torch.cat([h[4 * m], h[4 * m + 1]], 2),
+                            torch.cat([h[4 * m + 2], h[4 * m + 3]], 2)], 1)
+                 for m in range(B // 4)]
+        return [v0, torch.stack(grids)]
+
+    with torch.no_grad():
+        # one pass over both branches' montages: rows 0-7, 8-9 branch 1; 10-17, 18-19 branch 2
+        feats = model.neck(model.backbone(torch.cat(montages(*views[:2]) +
+                                                    montages(*views[2:]))))
+        p5, p4 = feats[3], feats[2]  # level 0 reads P5, level 1 reads P4
+        cells = []
+        for r0 in (0, 10):
+            cells.append(p5[r0:r0 + B])  # a 64-px montage is 2x2 cells of P5
+            cells += [p4[r0 + B + m, :, i * k:(i + 1) * k, j * k:(j + 1) * k][None]
+                      for m in range(B // 4) for i in range(2) for j in range(2)]
+        pooled = model.tile_head(torch.cat(cells)).mean((2, 3))
+        z = model.projector([pooled])[0].view(2, S, B, -1)  # branch, level, image
+        # the target is an exact copy of the online network at the first step
+        q = [model.head.predictor([z[a].flatten(0, 1)])[0].view(S, B, -1) for a in range(2)]
+
+    def nce(query, keys):
+        logits = F.normalize(query, dim=1) @ F.normalize(keys, dim=1).t() / T
+        return F.cross_entropy(logits, torch.arange(B))
+
+    for s in range(S):
+        both = sum(
+            sum(nce(q[a][s], z[b][t]) for t in MODE_PAIRS[mode][s]) / len(MODE_PAIRS[mode][s])
+            for a, b in ((0, 1), (1, 0)))
+        expected = both * 2 * T / 2**(s + 1)
+        assert losses[f'loss_level{s}'].item() == pytest.approx(expected.item(), rel=1e-5), s
 
 
 def test_c4_variant_with_res5_head(message_hub):

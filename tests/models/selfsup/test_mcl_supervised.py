@@ -1,5 +1,6 @@
 import math
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -31,27 +32,27 @@ def _samples(labels):
 
 def test_labels_follow_tiles_through_the_shuffle():
     """Image i is filled with the value of its label: every tile's pixels must equal the label
-    the head receives for that tile, at every level."""
+    the cross-entropy receives for that tile, at every level."""
     B, S = 16, 3
     model = MODELS.build(sup_cfg(S, num_classes=B))
     labels = torch.randperm(B)
     views = [labels.float().view(B, 1, 1, 1).expand(B, 3, 64, 64).contiguous()
              for _ in range(S)]
-    seen = {}
-    real_assembler, real_loss = model.assembler.forward, model.head.loss
+    seen = dict(labels=[])
+    real_assembler, real_ce = model.assembler.forward, model.head.loss_module.forward
 
     def spy_assembler(*args, **kwargs):
         seen['batch'] = real_assembler(*args, **kwargs)
         return seen['batch']
 
-    def spy_loss(feats, tile_labels, levels):
-        seen['labels'] = tile_labels
-        return real_loss(feats, tile_labels, levels)
+    def spy_ce(logits, tile_labels, **kwargs):
+        seen['labels'].append(tile_labels)  # one call per level, tiles in batch order
+        return real_ce(logits, tile_labels, **kwargs)
 
     model.assembler.forward = spy_assembler
-    model.head.loss = spy_loss
+    model.head.loss_module.forward = spy_ce
     model.loss(views, _samples(labels))
-    batch, tile_labels = seen['batch'], seen['labels']
+    batch, tile_labels = seen['batch'], torch.cat(seen['labels'])
     assert tile_labels.shape == batch.src.shape
     for t in range(batch.src.numel()):
         s, m = int(batch.level[t]), int(batch.montage[t])
@@ -67,9 +68,9 @@ def test_loss_and_accuracy_on_a_constructed_batch():
         head.fc.weight.copy_(torch.eye(3) * 4)
         head.fc.bias.zero_()
     feats = torch.eye(3)[[0, 1, 2, 0]]  # predicted classes 0, 1, 2, 0
-    labels = torch.tensor([0, 1, 1, 2])
-    levels = torch.tensor([0, 0, 1, 1])
-    out = head.loss(feats, labels, levels)
+    labels = torch.tensor([0, 1, 2])  # of the images; tiles show images 0, 1, 1, 2
+    batch = SimpleNamespace(src=torch.tensor([0, 1, 1, 2]), level=torch.tensor([0, 0, 1, 1]))
+    out = head.loss(feats, batch, labels)
     right = -math.log(math.exp(4) / (math.exp(4) + 2))
     wrong = -math.log(1 / (math.exp(4) + 2))
     assert out['loss_level0'].item() == pytest.approx(0.5 * right, rel=1e-5)
@@ -77,7 +78,7 @@ def test_loss_and_accuracy_on_a_constructed_batch():
     assert out['acc_level0'].item() == pytest.approx(100.0)
     assert out['acc_level1'].item() == pytest.approx(0.0)
     with pytest.raises(ValueError, match='check num_classes'):
-        head.loss(feats, torch.tensor([0, 1, 5, 0]), levels)
+        head.loss(feats, batch, torch.tensor([0, 1, 5]))
 
 
 def test_gradients_reach_backbone_neck_head():

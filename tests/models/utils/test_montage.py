@@ -89,3 +89,15 @@ def test_assembler_metadata_round_trips():
 def test_assembler_rejects_mismatched_views():
     with pytest.raises(ValueError, match='same-size views'):
         MontageAssembler()([torch.rand(4, 3, 16, 16), torch.rand(4, 3, 8, 8)])
+
+
+def test_batch_owns_its_rois_and_offsets_in_the_joint_pass():
+    views = [torch.rand(16, 3, 32, 32) for _ in range(3)]
+    batch = MontageAssembler()(views, torch.Generator().manual_seed(0), start=5)
+    assert batch.num_montages == 21 and batch.montage_offsets == [5, 21, 25]
+    assert batch.tile_offsets == [0, 16, 32, 48]
+    assert batch.montage_rows(1) == slice(21, 25)
+    rows = torch.tensor([5, 21, 25])[batch.level] + batch.montage
+    assert torch.equal(batch.rois, torch.cat([rows[:, None].float(), batch.boxes], 1))
+    assert batch.rois[batch.level_slice(2)].tolist() == [
+        [25., x * 8., y * 8., x * 8. + 8, y * 8. + 8] for y in range(4) for x in range(4)]

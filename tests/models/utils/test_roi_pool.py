@@ -2,8 +2,10 @@
 import pytest
 import torch
 
+from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+
 from mcl_plugin.models.utils.roi_pool import (MultiLevelRoIPooler, assign_levels_by_scale,
-                                              boxes_to_rois, roi_align_levels)
+                                              boxes_to_rois, roi_align_cfg)
 
 
 def square(side_w, side_h=None):
@@ -25,6 +27,22 @@ def test_levels_follow_socos_ranges():
     assert assign_levels_by_scale(boxes, thresholds=()).eq(0).all()
     with pytest.raises(ValueError, match='increase'):
         assign_levels_by_scale(boxes, thresholds=(96, 48))
+
+
+def test_pooler_is_mmdets_extractor_with_socos_level_mapping():
+    """Pooling is mmdet's ``SingleRoIExtractor``; only the level mapping is SoCo's, because
+    mmdet's ``floor(log2(sqrt(area) / 56))`` puts SoCo's P3 boxes (48 < side <= 96) on P2."""
+    pooler = MultiLevelRoIPooler()
+    assert isinstance(pooler, SingleRoIExtractor)
+    rois = torch.cat([torch.zeros(4, 1), torch.tensor([square(s) for s in (40, 80, 150, 220)])],
+                     1)
+    assert pooler.map_roi_levels(rois, 4).tolist() == [0, 1, 2, 3]
+    mmdet = SingleRoIExtractor(roi_align_cfg(), 3, [4, 8, 16, 32])
+    assert mmdet.map_roi_levels(rois, 4).tolist() == [0, 0, 1, 1]
+    # with the same assignment the two give the same numbers
+    feats = [torch.randn(1, 3, 256 // s, 256 // s) for s in (4, 8, 16, 32)]
+    mmdet.map_roi_levels = pooler.map_roi_levels
+    assert torch.equal(pooler(feats, rois), mmdet(tuple(feats), rois))
 
 
 def test_each_roi_is_pooled_from_its_level_in_roi_order():
@@ -53,8 +71,8 @@ def test_roi_align_samples_the_right_place():
     xs = (torch.arange(16) + 0.5) * stride
     feat = xs.view(1, 1, 1, 16).expand(1, 1, 16, 16).contiguous()
     rois = torch.tensor([[0., 16., 8., 72., 64.]])
-    out = roi_align_levels([feat], rois, torch.zeros(1, dtype=torch.long), [stride], out_size=7,
-                           sampling_ratio=2)
+    pooler = MultiLevelRoIPooler((stride, ), out_size=7, scale_thresholds=(), sampling_ratio=2)
+    out = pooler([feat], rois)
     bin_w = (72 - 16) / 7
     centres = 16 + (torch.arange(7) + 0.5) * bin_w
     assert torch.allclose(out[0, 0, 3], centres, atol=1e-4)
