@@ -2,7 +2,12 @@
 
 ``import mcl_plugin`` (or ``custom_imports=dict(imports=['mcl_plugin'])`` in any mmdet /
 mmpretrain config) checks the installed OpenMMLab versions and registers every component in
-the ``mcl_plugin`` scope.
+the ``mcl_plugin`` scope, and does nothing else: no attribute of mmengine, mmcv, mmdet or
+mmpretrain is changed (``tests/test_import_side_effects.py``), no default scope is set, no
+process group is created. :func:`mcl_plugin.utils.register_all_modules` also sets the default
+scope, as mmdet's and mmpretrain's do. Multi-process runs on CPU-only machines are set up by
+the entry points (``tools/train.py``, ``tools/test.py``) through
+:func:`mcl_plugin.engine.setup_cpu_distributed`.
 """
 from importlib import import_module
 

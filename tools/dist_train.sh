@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_train.sh CONFIG GPUS [train.py args...]
-# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT. On CPU-only machines the backend is gloo.
+# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT. On CPU-only machines tools/train.py uses gloo
+# (mcl_plugin.engine.setup_cpu_distributed).
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

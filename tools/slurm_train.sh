@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Usage: [GPUS=16] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #        bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
+# GPUs only (mmengine's slurm launcher selects one GPU per task); CPU-only: tools/dist_train.sh.
 set -x
 PARTITION=$1
 JOB_NAME=$2

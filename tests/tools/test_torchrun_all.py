@@ -6,8 +6,9 @@ Each run uses the demo config file itself, shrunk from the command line only
 workers, 2 iterations. It must exit 0, log a finite loss for both iterations from a run that
 really was distributed (world size 2), and write the iteration-2 checkpoint (rank 0 only),
 whose weights are finite. The processes see no GPU (``CUDA_VISIBLE_DEVICES=''``), so this
-also exercises :mod:`mcl_plugin.engine.cpu_dist` (mmengine's launcher and DDP wrapper without
-CUDA).
+also exercises the entry point's opt-in CPU set-up,
+:func:`mcl_plugin.engine.setup_cpu_distributed` (gloo process group created by
+``tools/train.py``, DDP without ``device_ids``; nothing of mmengine is patched).
 """
 import json
 import math
@@ -140,6 +141,7 @@ def test_torchrun_two_cpu_processes(name, small_data, tmp_path):
     # mmengine's environment report: 2 processes ("GPU number" is the world size), gloo
     assert 'Distributed training: True' in out and 'GPU number: 2' in out
     assert "backend='gloo'" in out
+    assert 'using the gloo backend instead of nccl' in out  # the configs say nccl
     rows = _json_rows(work)
     assert [r['iter'] for r in rows] == list(range(1, ITERS + 1))
     for row in rows:
