@@ -47,6 +47,9 @@ def main() -> None:
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) \
             else list(cfg.test_evaluator)
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    # torchrun on a CPU-only machine: gloo, no cuda.set_device, DDP without device_ids
+    from mcl_plugin.engine import setup_cpu_distributed
+    setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     print(metrics)

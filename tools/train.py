@@ -68,29 +68,16 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    _cpu_dist_backend(cfg)
     return cfg
-
-
-def _cpu_dist_backend(cfg: Config) -> None:
-    """NCCL needs GPUs: fall back to gloo (with a log line) for CPU-only distributed runs.
-
-    ``mcl_plugin.engine.cpu_dist`` swaps the backend at process-group creation for every entry
-    point; doing it in the config too makes the logged ``env_cfg`` show the backend in use.
-    """
-    import torch
-    if cfg.launcher != 'none' and not torch.cuda.is_available():
-        dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        if dist_cfg.get('backend', 'nccl') == 'nccl':
-            print_log('CUDA is not available: using the gloo backend instead of nccl',
-                      logger='current')
-            dist_cfg['backend'] = 'gloo'
 
 
 def main() -> None:
     args = parse_args()
     import mcl_plugin  # noqa: F401  registers the plugin even for configs without custom_imports
     cfg = merge_args(Config.fromfile(args.config), args)
+    # torchrun on a CPU-only machine: gloo, no cuda.set_device, DDP without device_ids
+    from mcl_plugin.engine import setup_cpu_distributed
+    setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
 
