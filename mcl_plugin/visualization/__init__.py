@@ -1,30 +1,23 @@
 """Renderers that draw what a pre-training pipeline feeds the model (used by
-``tools/browse_dataset.py``).
+``tools/browse_dataset.py``), the drawing helpers they share, and the TensorBoard backend.
 
-A renderer takes the model config (``ConfigDict``), one sample after the data pipeline (the
-dict ``PackInputs`` produced: ``inputs`` = list of CHW uint8 tensors, ``data_samples``), and
-returns an ``HxWx3`` uint8 RGB image. Register it under the algorithm's ``model.type``.
+A renderer is a :class:`BaseRenderer` subclass registered in :data:`RENDERERS` under the
+algorithm's ``model.type``. It is built from the full config and draws
+``renderer.samples_per_image`` packed samples (the dicts ``PackInputs`` produces) into one
+``HxWx3`` uint8 RGB image::
+
+    renderer = build_renderer(cfg)
+    image = renderer.render([dataset[i] for i in range(renderer.samples_per_image)])
 """
-from typing import Callable, Dict
+from .base import RENDERERS, BaseRenderer, build_renderer
+from .detco_vis import DetCoRenderer
+from .generic_vis import GenericRenderer
+from .mcl_vis import MCLRenderer
+from .plrc_vis import PLRCRenderer
+from .soco_vis import SoCoRenderer
+from .tensorboard_switch import SwitchableTensorboardVisBackend
 
-RENDERERS: Dict[str, Callable] = {}
-
-
-def register_renderer(*model_types: str) -> Callable:
-    """Decorator: ``@register_renderer('MCL')``."""
-
-    def wrap(fn: Callable) -> Callable:
-        for name in model_types:
-            RENDERERS[name] = fn
-        return fn
-
-    return wrap
-
-
-from . import mcl_vis  # noqa: E402,F401
-
-__all__ = ['RENDERERS', 'register_renderer']
-from . import plrc_vis  # noqa: E402,F401
-from . import detco_vis  # noqa: E402,F401
-from . import soco_vis  # noqa: E402,F401
-from .tensorboard_switch import SwitchableTensorboardVisBackend  # noqa: E402,F401
+__all__ = [
+    'RENDERERS', 'BaseRenderer', 'build_renderer', 'MCLRenderer', 'SoCoRenderer',
+    'DetCoRenderer', 'PLRCRenderer', 'GenericRenderer', 'SwitchableTensorboardVisBackend'
+]

@@ -1,72 +1,64 @@
-"""Draw MCL montages: every level's montage with its tile grid, source ids and FPN level."""
-from typing import List, Sequence, Tuple
+"""Renderer of MCL / MCL-sup batches: every level's montage with its tile grid, the source
+image of every tile and the FPN level the tiles are read from."""
+from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 
-from ..models.utils.montage import MontageAssembler
-from ..models.utils.tile_pool import TilePooler
-from . import register_renderer
+from .base import RENDERERS, BaseRenderer
+from .drawing import PALETTE, draw_grid_lines, hstack, put_label, title_bar
 
-PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-           (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
-
-
-def _to_rgb(chw: torch.Tensor) -> np.ndarray:
-    """Packed inputs are BGR uint8 CHW (mmpretrain ``PackInputs``): HWC RGB for drawing."""
-    return np.ascontiguousarray(chw.permute(1, 2, 0).numpy()[..., ::-1]).astype(np.uint8)
-
-
-def _label(img: np.ndarray, text: str, org: Tuple[int, int], color, scale: float) -> None:
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
+DISPLAY = 448  #: side of a drawn montage
+BAR = 36  #: height of a montage's title bar
 
 
 def draw_montage(montage: np.ndarray, src: np.ndarray, level: int, stride: int,
-                 display: int = 448) -> np.ndarray:
+                 display: int = DISPLAY) -> np.ndarray:
     """One montage (HWC RGB) enlarged to ``display`` px with the ``2**level`` tile grid and, in
     every tile, ``#<source index>``; the title gives the level and the feature level (``P_k``
     with ``2**k`` = stride) its tiles are read from."""
     img = cv2.resize(montage, (display, display), interpolation=cv2.INTER_NEAREST)
     r = 2**level
     step = display / r
-    for k in range(1, r):
-        p = int(round(k * step))
-        cv2.line(img, (p, 0), (p, display - 1), (255, 255, 255), 2)
-        cv2.line(img, (0, p), (display - 1, p), (255, 255, 255), 2)
+    draw_grid_lines(img, r, r, thickness=2)
     scale = max(0.35, 0.9 / r**0.5)
     for i in range(r):
         for j in range(r):
             sid = int(src[i, j])
-            _label(img, f'#{sid}', (int(j * step) + 4, int(i * step) + int(18 * scale / 0.6)),
-                   PALETTE[sid % len(PALETTE)], scale)
-    bar = np.full((36, display, 3), 255, np.uint8)
-    cv2.putText(bar, f'level {level}: {r}x{r} tiles, 1/{r} scale -> P{int(np.log2(stride))}', (6, 25),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
-    return np.concatenate([bar, img])
+            put_label(img, f'#{sid}', (int(j * step) + 4, int(i * step) + int(18 * scale / 0.6)),
+                      PALETTE[sid % len(PALETTE)], scale)
+    return title_bar(img, f'level {level}: {r}x{r} tiles, 1/{r} scale -> '
+                     f'P{int(np.log2(stride))}', BAR, 0.7, 2)
 
 
-@register_renderer('MCL', 'MCLSupervised')
-def render_mcl(cfg, samples: Sequence[dict]) -> List[Tuple[str, np.ndarray]]:
-    """Assemble the first branch of ``samples`` into montages of every level.
+@RENDERERS.register_module(name=['MCL', 'MCLSupervised'])
+class MCLRenderer(BaseRenderer):
+    """Assembles one training batch (``train_dataloader.batch_size`` samples, first view of
+    every level) into montages with the model's ``assembler`` and draws the first montage of
+    every level side by side (:func:`draw_montage`), the tile grid and source ids on top.
 
-    Returns one panel per level (the first montage of the level) side by side, plus the level-0
-    views of the batch for reference.
+    Output: ``(BAR + DISPLAY, S * DISPLAY, 3)``, ``S`` = ``model.num_levels``.
     """
-    S = int(cfg.model.get('num_levels', 4))
-    views = [torch.stack([s['inputs'][lvl] for s in samples]).float() for lvl in range(S)]
-    batch = MontageAssembler(**{k: v for k, v in cfg.model.get('assembler', {}).items()
-                                if k != 'type'})(views, torch.Generator().manual_seed(0))
-    pooler_cfg = dict(cfg.model.get('tile_pooler', {}))
-    pooler_cfg.pop('type', None)
-    pooler = TilePooler(**pooler_cfg)
-    panels = [
-        draw_montage(_to_rgb(batch.montages[s][0].round().clamp(0, 255).byte()),
-                     batch.src_index[s][0].numpy(), s,
-                     pooler.featmap_strides[pooler.feature_index(s)]) for s in range(S)
-    ]
-    return [('montages', np.concatenate(panels, axis=1))]
 
+    @property
+    def samples_per_image(self) -> int:
+        return int(self.cfg.get('train_dataloader', {}).get('batch_size', 16))
 
-render_mcl.batched = True
+    def render(self, samples: Sequence[dict]) -> np.ndarray:
+        from ..models.utils.montage import MontageAssembler
+        from ..models.utils.tile_pool import TilePooler
+        model = self.model_cfg
+        S = int(model.get('num_levels', 4))
+        views = [torch.stack([s['inputs'][lvl] for s in samples]).float() for lvl in range(S)]
+        assembler = MontageAssembler(
+            **{k: v for k, v in (model.get('assembler') or {}).items() if k != 'type'})
+        batch = assembler(views, torch.Generator().manual_seed(self.seed))
+        pooler = TilePooler(
+            **{k: v for k, v in (model.get('tile_pooler') or {}).items() if k != 'type'})
+        panels = [
+            draw_montage(self.display.packed(batch.montages[s][0]),
+                         batch.src_index[s][0].numpy(), s,
+                         pooler.featmap_strides[pooler.feature_index(s)]) for s in range(S)
+        ]
+        return hstack(panels, gap=0)

@@ -1,26 +1,18 @@
 """Renderer of a PLRC training sample: both views, their grid regions and sampled points."""
-import colorsys
-import math
-from typing import Dict, List, Tuple
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
 import torch
 
-from . import register_renderer
+from .base import RENDERERS, BaseRenderer
+from .drawing import BLACK, WHITE, as_numpy, enlarge, enlarge_factor, hstack, hue_palette
 
 GAP = 8  #: white columns between the two views
 MIN_SIDE = 256  #: views are enlarged by an integer factor to at least this side
 
-
-def region_palette(num_ids: int) -> np.ndarray:
-    """``(num_ids, 3)`` uint8 RGB colours, evenly spaced hues (neighbour ids differ most)."""
-    order = [(i * 7) % num_ids for i in range(num_ids)] if num_ids % 7 else range(num_ids)
-    colours = np.zeros((num_ids, 3), np.uint8)
-    for rank, i in enumerate(order):
-        r, g, b = colorsys.hsv_to_rgb(rank / num_ids, 0.85, 1.0)
-        colours[i] = (int(r * 255), int(g * 255), int(b * 255))
-    return colours
+#: ``(num_ids, 3)`` uint8 RGB region colours (evenly spaced hues, neighbour ids differ most).
+region_palette = hue_palette
 
 
 def _nearest(ids: np.ndarray, size: int) -> np.ndarray:
@@ -28,10 +20,6 @@ def _nearest(ids: np.ndarray, size: int) -> np.ndarray:
     h = ids.shape[0]
     idx = np.minimum(((np.arange(size) + 0.5) * h / size).astype(np.int64), h - 1)
     return ids[idx[:, None], idx[None, :]]
-
-
-def _as_numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def draw_view(img: np.ndarray, ids: np.ndarray, common: np.ndarray, palette: np.ndarray,
@@ -65,74 +53,69 @@ def draw_view(img: np.ndarray, ids: np.ndarray, common: np.ndarray, palette: np.
         ys, xs = np.nonzero(ids == rid)
         label = f'{rid}' + ('' if common[rid] else ' x')
         cv2.putText(out, label, (int(xs.mean()) - 6, int(ys.mean()) + 4), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4, (255, 255, 255), 1, cv2.LINE_AA)
+                    0.4, WHITE, 1, cv2.LINE_AA)
     radius = max(2, side // 128)
     for x, y, rid in points:
         centre = (int(round(x)), int(round(y)))
-        cv2.circle(out, centre, radius + 1, (0, 0, 0), -1, cv2.LINE_AA)
+        cv2.circle(out, centre, radius + 1, BLACK, -1, cv2.LINE_AA)
         cv2.circle(out, centre, radius, tuple(int(c) for c in palette[rid]), -1, cv2.LINE_AA)
-    cv2.rectangle(out, (0, 0), (min(side - 1, 8 + 7 * len(title)), 16), (0, 0, 0), -1)
-    cv2.putText(out, title, (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.rectangle(out, (0, 0), (min(side - 1, 8 + 7 * len(title)), 16), BLACK, -1)
+    cv2.putText(out, title, (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, WHITE, 1, cv2.LINE_AA)
     return out
 
 
-@register_renderer('PLRC')
-def render_plrc(model_cfg: Dict, sample: Dict, seed: int = 0) -> np.ndarray:
+@RENDERERS.register_module(name='PLRC')
+class PLRCRenderer(BaseRenderer):
     """Both views of a packed PLRC sample side by side with regions and sampled points.
 
     The points are drawn with the model's own sampler
     (:func:`~mcl_plugin.models.selfsup.plrc.sample_region_points`, seeded by ``seed``) on the
     region maps resampled to the model's ``resolution`` R, so they are exactly what one
     training step could use: ``N`` common regions, ``P`` points per region and view, each inside
-    its region; same region, same colour in both views.
+    its region; same region, same colour in both views. Reads ``model.grid_size``,
+    ``num_regions``, ``num_points`` and ``resolution``.
 
-    Args:
-        model_cfg (dict): The ``model`` config (``grid_size``, ``num_regions``,
-            ``num_points``, ``resolution``, ``data_preprocessor.to_rgb``).
-        sample (dict): ``PackInputs`` output: ``inputs`` (two ``(3, S, S)`` uint8 tensors) and
-            ``data_samples`` with ``region_masks`` ``(2, M, M)`` and ``common_regions``.
-        seed (int): Seed of the point sampler.
+    Sample: ``PackInputs`` output: ``inputs`` (two ``(3, S, S)`` uint8 tensors, BGR as loaded)
+    and ``data_samples`` with ``region_masks`` ``(2, M, M)`` and ``common_regions``.
 
-    Returns:
-        np.ndarray: ``(D, 2 * D + GAP, 3)`` uint8 RGB, ``D = S * ceil(256 / S)`` (at least S).
+    Output: ``(D, 2 * D + GAP, 3)``, ``D = S * ceil(256 / S)`` (at least S).
     """
-    from mcl_plugin.models.selfsup.plrc import resize_region_maps, sample_region_points
-    inputs, ds = sample['inputs'], sample['data_samples']
-    if len(inputs) != 2 or 'region_masks' not in ds:
-        raise ValueError('render_plrc needs a GridRegionTwoView sample packed with '
-                         "PackInputs(algorithm_keys=['region_masks', 'common_regions'])")
-    grid = int(model_cfg.get('grid_size', 4))
-    num_ids = grid * grid
-    resolution = int(model_cfg.get('resolution', 56))
-    to_rgb = bool((model_cfg.get('data_preprocessor') or {}).get('to_rgb', False))
-    masks = _as_numpy(ds.region_masks).astype(np.int64)
-    common = (_as_numpy(ds.common_regions).astype(bool) if 'common_regions' in ds else
-              np.logical_and.reduce([np.bincount(m.ravel(), minlength=num_ids) > 0 for m in masks]))
-    side = int(inputs[0].shape[-1])
-    scale = max(1, math.ceil(MIN_SIDE / side))
-    disp = side * scale
 
-    maps = resize_region_maps(torch.as_tensor(masks)[None], resolution)
-    gen = torch.Generator().manual_seed(seed)
-    pts = sample_region_points(maps[:, 0],
-                               maps[:, 1],
-                               num_ids,
-                               int(model_cfg.get('num_regions', 16)),
-                               int(model_cfg.get('num_points', 16)),
-                               generator=gen)
-    regions = pts.regions[0].tolist() if bool(pts.valid[0]) else []
-    panels = []
-    for v, (img, index) in enumerate(zip(inputs, (pts.index_q, pts.index_k))):
-        img = _as_numpy(img).transpose(1, 2, 0)
-        img = img[..., ::-1] if to_rgb else img
-        img = np.repeat(np.repeat(img, scale, 0), scale, 1)
-        cells = index[0].tolist()
-        points = [((c % resolution + 0.5) * disp / resolution,
-                   (c // resolution + 0.5) * disp / resolution, r) for c, r in zip(cells, regions)]
-        title = (f"view {v + 1} ({'online' if v == 0 else 'momentum'}) "
-                 f'{int(common.sum())}/{num_ids} common')
-        panels.append(
-            draw_view(img, _nearest(masks[v], disp), common, region_palette(num_ids), points,
-                      title))
-    gap = np.full((disp, GAP, 3), 255, np.uint8)
-    return np.concatenate([panels[0], gap, panels[1]], axis=1)
+    def render(self, samples: Sequence[dict]) -> np.ndarray:
+        from ..models.selfsup.plrc import resize_region_maps, sample_region_points
+        sample = self._one(samples)
+        model = self.model_cfg
+        inputs, ds = sample['inputs'], sample['data_samples']
+        if len(inputs) != 2 or 'region_masks' not in ds:
+            raise ValueError('PLRCRenderer needs a GridRegionTwoView sample packed with '
+                             "PackInputs(algorithm_keys=['region_masks', 'common_regions'])")
+        grid = int(model.get('grid_size', 4))
+        num_ids = grid * grid
+        resolution = int(model.get('resolution', 56))
+        masks = as_numpy(ds.region_masks).astype(np.int64)
+        common = (as_numpy(ds.common_regions).astype(bool) if 'common_regions' in ds else
+                  np.logical_and.reduce(
+                      [np.bincount(m.ravel(), minlength=num_ids) > 0 for m in masks]))
+        factor = enlarge_factor(int(inputs[0].shape[-1]), MIN_SIDE)
+        disp = int(inputs[0].shape[-1]) * factor
+
+        maps = resize_region_maps(torch.as_tensor(masks)[None], resolution)
+        pts = sample_region_points(maps[:, 0],
+                                   maps[:, 1],
+                                   num_ids,
+                                   int(model.get('num_regions', 16)),
+                                   int(model.get('num_points', 16)),
+                                   generator=torch.Generator().manual_seed(self.seed))
+        regions = pts.regions[0].tolist() if bool(pts.valid[0]) else []
+        panels = []
+        for v, (view, index) in enumerate(zip(inputs, (pts.index_q, pts.index_k))):
+            img = enlarge(self.display.packed(view), factor)
+            points = [((c % resolution + 0.5) * disp / resolution,
+                       (c // resolution + 0.5) * disp / resolution, r)
+                      for c, r in zip(index[0].tolist(), regions)]
+            title = (f"view {v + 1} ({'online' if v == 0 else 'momentum'}) "
+                     f'{int(common.sum())}/{num_ids} common')
+            panels.append(
+                draw_view(img, _nearest(masks[v], disp), common, region_palette(num_ids),
+                          points, title))
+        return hstack(panels, GAP)

@@ -1,4 +1,6 @@
-"""browse_dataset.py and plot_curves.py on tiny real inputs: PNGs exist with the expected size."""
+"""browse_dataset.py and plot_curves.py on tiny real inputs: PNGs exist with the expected size
+and colours."""
+import glob
 import json
 import os.path as osp
 import subprocess
@@ -18,22 +20,44 @@ def _run(args):
     return proc.stdout
 
 
-def test_browse_mcl_montages(tmp_path, small_data):
-    out = _run(['tools/browse_dataset.py', 'configs/mcl/mcl_r18-fpn_1xb16-lars-cpu-demo_pretrain.py',
-                '--output-dir', str(tmp_path), '--num', '1', '--cfg-options',
-                f'train_dataloader.dataset.data_root={small_data / "pretrain"}'])
-    img = cv2.imread(str(tmp_path / 'MCL_0_montages.png'))
-    assert 'MCL_0_montages.png' in out
+def _browse_in_process(monkeypatch, args):
+    """Run ``tools/browse_dataset.py``'s entry point in this process (faster than a
+    subprocess: torch and the OpenMMLab packages are already imported)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('browse_dataset',
+                                                  osp.join(REPO, 'tools', 'browse_dataset.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', ['browse_dataset.py'] + [str(a) for a in args])
+    module.main()
+
+
+def _demo_config(pattern):
+    """The demo config matching ``configs/<pattern>`` (glob; demo configs are being renamed,
+    ablation variants have longer names than the base demo)."""
+    paths = glob.glob(osp.join(REPO, 'configs', pattern))
+    assert paths, pattern
+    return min(paths, key=lambda p: (len(osp.basename(p)), p))
+
+
+def test_browse_mcl_montages(tmp_path, small_data, monkeypatch):
+    _browse_in_process(monkeypatch, [
+        _demo_config('mcl/*demo*.py'), '--output-dir', tmp_path, '--num', '1',
+        '--cfg-options', f'train_dataloader.dataset.data_root={small_data / "pretrain"}'
+    ])
+    img = cv2.imread(str(tmp_path / 'MCL_0.png'))
     assert img.shape == (448 + 36, 3 * 448, 3)  # one panel per level (S = 3)
 
 
-def test_browse_detection_config(tmp_path, small_data):
+def test_browse_detection_config(tmp_path, small_data, monkeypatch, capsys):
     classes = (small_data / 'objects_coco' / 'classes.txt').read_text().split()
-    _run(['tools/browse_dataset.py',
-          'configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_demo_objects-coco.py',
-          '--output-dir', str(tmp_path), '--num', '1', '--cfg-options',
-          f'train_dataloader.dataset.data_root={small_data / "objects_coco"}/',
-          f'train_dataloader.dataset.metainfo.classes=[{",".join(classes)}]'])
+    _browse_in_process(monkeypatch, [
+        _demo_config('benchmarks/mmdet/mask-rcnn_r18*demo*.py'), '--output-dir', tmp_path,
+        '--num', '1', '--cfg-options',
+        f'train_dataloader.dataset.data_root={small_data / "objects_coco"}/',
+        f'train_dataloader.dataset.metainfo.classes=[{",".join(classes)}]'
+    ])
+    assert 'MaskRCNN_0.png' in capsys.readouterr().out
     img = cv2.imread(str(tmp_path / 'MaskRCNN_0.png'))
     assert img is not None and img.ndim == 3 and max(img.shape[:2]) >= 200
 
@@ -65,18 +89,6 @@ def test_plot_curves_errors(tmp_path):
     proc = subprocess.run([sys.executable, 'tools/analysis/plot_curves.py', str(bad)], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode != 0 and 'is not a JSON line' in proc.stderr
-
-
-def _browse_in_process(monkeypatch, args):
-    """Run ``tools/browse_dataset.py``'s entry point in this process (faster than a
-    subprocess: torch and the OpenMMLab packages are already imported)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('browse_dataset',
-                                                  osp.join(REPO, 'tools', 'browse_dataset.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr(sys, 'argv', ['browse_dataset.py'] + [str(a) for a in args])
-    module.main()
 
 
 PLRC_TINY = """

@@ -1,33 +1,28 @@
 """The SoCo renderer draws a real pipeline sample (three views, matched boxes) to a PNG."""
-import os.path as osp
-
 import cv2
 import numpy as np
 from mmengine.config import Config
 
 from mcl_plugin.registry import DATASETS
-from mcl_plugin.visualization import RENDERERS
+from mcl_plugin.visualization import build_renderer
 from mcl_plugin.visualization.soco_vis import GAP, TITLE, proposal_colour
 from tools.proposals import ProposalFilter, SelectiveSearchConfig, generate_proposals
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(REPO, 'configs', 'soco', 'soco_r18-fpn_1xb8-lars-cpu-demo_pretrain.py')
 
-
-def test_render_demo_sample_to_png(small_data, tmp_path):
+def test_render_demo_sample_to_png(small_data, tmp_path, demo_config):
     root = small_data / 'pretrain'
     names = (root / 'meta' / 'train.txt').read_text().split()[:2]
     props = str(tmp_path / 'props.json')
     generate_proposals([(str(root / 'train' / n), n) for n in names], props,
                        SelectiveSearchConfig(mode='single', max_side=128), ProposalFilter(),
                        log=lambda s: None)
-    cfg = Config.fromfile(DEMO)
+    cfg = Config.fromfile(demo_config('soco'))
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.update(data_root=str(root), proposal_file=props, on_missing='skip')
     dataset = DATASETS.build(ds_cfg)
     assert len(dataset) == 2
     sample = dataset[0]
-    img = RENDERERS['SoCo'](cfg, sample)  # browse_dataset passes the whole config
+    img = build_renderer(cfg).render([sample])
     # V1 128 and V2 128 enlarged x2, V3 64 x2, one caption band
     assert img.dtype == np.uint8 and img.shape == (TITLE + 256, 256 + GAP + 256 + GAP + 128, 3)
     path = str(tmp_path / 'soco.png')
