@@ -12,12 +12,11 @@ The model stacks the 9 patch tensors of a set into one ``(9N, C, 64, 64)`` backb
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
-from mmpretrain.datasets.transforms import RandomResizedCrop
 
 from mcl_plugin.registry import TRANSFORMS
+from .geometry import build_photometric, check_photometric, check_ranges, crop_resize, sample_crop
 
 #: Meta keys :class:`GlobalLocalViews` adds; pass them to ``PackInputs(meta_keys=...)``.
 JIGSAW_META_KEYS = ('num_global_views', 'num_patch_sets', 'jigsaw_grid', 'jigsaw_crop_size',
@@ -60,8 +59,12 @@ class JigsawPatches(BaseTransform):
         grid (int): Cells per side. Defaults to 3.
         patch_size (int): Side of every patch, at most ``crop_size // grid``. Defaults to 64.
         shuffle (bool): Randomly permute the patch order. Defaults to False.
-        crop_pipeline (list[dict], optional): Transforms applied once to the crop.
-        patch_pipeline (list[dict], optional): Transforms applied to every patch independently.
+        crop_pipeline (list[dict], optional): Photometric transforms applied once to the crop
+            (a geometric one, also inside a wrapper, is rejected: the patch boxes would no
+            longer locate the patches in the crop).
+        patch_pipeline (list[dict], optional): Transforms applied to every patch independently:
+            photometric ones and flips (a flipped patch keeps its box); other geometric
+            transforms are rejected.
         keep_crop (bool): Also return the crop (for tests and visualisation). Defaults to False.
         interpolation (str): Resize interpolation. Defaults to 'bicubic'.
         backend (str): Resize backend, 'cv2' or 'pillow'. Defaults to 'pillow'.
@@ -86,22 +89,24 @@ class JigsawPatches(BaseTransform):
         self.cell = crop_size // grid
         self.shuffle, self.keep_crop = shuffle, keep_crop
         self.interpolation, self.backend = interpolation, backend
-        # Reuse mmpretrain's crop sampler (torchvision algorithm, centre-crop fallback).
-        self.cropper = RandomResizedCrop(scale=crop_size,
-                                         crop_ratio_range=crop_ratio_range,
-                                         aspect_ratio_range=aspect_ratio_range,
-                                         interpolation=interpolation,
-                                         backend=backend)
-        self.crop_pipeline = Compose(list(crop_pipeline)) if crop_pipeline else None
-        self.patch_pipeline = Compose(list(patch_pipeline)) if patch_pipeline else None
+        check_ranges(crop_ratio_range, aspect_ratio_range)
+        self.crop_ratio_range = tuple(crop_ratio_range)
+        self.aspect_ratio_range = tuple(aspect_ratio_range)
+        hint = ('JigsawPatches crops itself (crop_size, crop_ratio_range, aspect_ratio_range); '
+                'flips belong in patch_pipeline, where a flipped patch keeps its box.')
+        self.crop_pipeline = build_photometric(
+            crop_pipeline, 'JigsawPatches crop_pipeline', 'patch boxes',
+            hint) if crop_pipeline else None
+        self.patch_pipeline = build_photometric(
+            patch_pipeline, 'JigsawPatches patch_pipeline', 'patch boxes', hint,
+            allow=('Flip', )) if patch_pipeline else None
 
     def _crop(self, img: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        oh, ow, th, tw = self.cropper.rand_crop_params(img)
-        crop = mmcv.imcrop(img, np.array([ow, oh, ow + tw - 1, oh + th - 1]))
-        crop = mmcv.imresize(crop, (self.crop_size, self.crop_size),
-                             interpolation=self.interpolation,
-                             backend=self.backend)
-        return crop, np.array([ow, oh, ow + tw, oh + th], dtype=np.float32)
+        box = sample_crop(*img.shape[:2], self.crop_ratio_range, self.aspect_ratio_range,
+                          y_first=True)
+        crop = crop_resize(img, box, self.crop_size, interpolation=self.interpolation,
+                           backend=self.backend)
+        return crop, np.array(box, dtype=np.float32)
 
     @staticmethod
     def _run(pipeline: Compose, img: np.ndarray) -> np.ndarray:
@@ -142,7 +147,7 @@ class JigsawPatches(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(crop_size={self.crop_size}, grid={self.grid}, '
                 f'patch_size={self.patch_size}, shuffle={self.shuffle}, '
-                f'crop_ratio_range={self.cropper.crop_ratio_range}, '
+                f'crop_ratio_range={self.crop_ratio_range}, '
                 f'crop_pipeline={self.crop_pipeline}, patch_pipeline={self.patch_pipeline})')
 
 
@@ -162,7 +167,8 @@ class GlobalLocalViews(BaseTransform):
 
     Args:
         global_pipeline (list[dict]): Global view transforms (MoCo v2 recipe, 224x224).
-        local_pipeline (list[dict]): Patch-set transforms, ending with :class:`JigsawPatches`.
+        local_pipeline (list[dict]): Patch-set transforms, ending with :class:`JigsawPatches`;
+            the ones before it must be photometric (checked, also inside wrappers).
         num_global (int): Number of global views. Defaults to 2 (query and key).
         num_local (int): Number of patch sets. Defaults to 2 (query and key).
     """
@@ -175,8 +181,14 @@ class GlobalLocalViews(BaseTransform):
         if num_global < 0 or num_local < 0 or num_global + num_local == 0:
             raise ValueError(f'GlobalLocalViews needs views, got num_global={num_global}, '
                              f'num_local={num_local}')
+        local_pipeline = list(local_pipeline)
+        # JigsawPatches records its crop in the input image: what runs before it must keep the
+        # image where it is (JigsawPatches checks its own sub-pipelines).
+        check_photometric(local_pipeline[:-1], 'GlobalLocalViews local_pipeline', 'patch boxes',
+                          'Crop and resize with JigsawPatches itself (the last transform); '
+                          'geometric transforms of the global views belong in global_pipeline.')
         self.global_pipeline = Compose(list(global_pipeline))
-        self.local_pipeline = Compose(list(local_pipeline))
+        self.local_pipeline = Compose(local_pipeline)
         self.num_global, self.num_local = num_global, num_local
 
     def transform(self, results: Dict) -> Dict:

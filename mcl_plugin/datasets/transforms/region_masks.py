@@ -9,23 +9,15 @@ view (random resized crop, flip) are known and applied to an integer region-id m
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
-from mmcv.transforms import BaseTransform, Compose
-from mmpretrain.datasets.transforms import RandomResizedCrop
+from mmcv.transforms import BaseTransform
 
 from mcl_plugin.registry import TRANSFORMS
+from .geometry import (Box, build_photometric, check_ranges, crop_resize,
+                       crop_resize_flip_nearest, flip, overlap_of_smaller, sample_crop)
 
-#: Transforms that move pixels. They must not appear in the per-view (photometric) pipelines of
-#: :class:`GridRegionTwoView`: the region maps would no longer follow the image.
-GEOMETRIC_TRANSFORMS = frozenset({
-    'RandomResizedCrop', 'RandomCrop', 'CenterCrop', 'Resize', 'ResizeEdge', 'RandomFlip', 'Flip',
-    'RandomResize', 'RandomChoiceResize', 'Rotate', 'Shear', 'Translate', 'Pad',
-    'RandomResizedCropAndInterpolationWithTwoPic', 'EfficientNetRandomCrop', 'MultiView',
-    'GridRegionTwoView', 'Albu', 'Albumentations', 'RandomAffine'
-})
-
-Box = Tuple[int, int, int, int]  # (x1, y1, x2, y2), x2/y2 exclusive, source pixels
+#: Intersection of two crop boxes over the smaller one (the overlap rule of the class below).
+box_overlap = overlap_of_smaller
 
 
 def grid_region_map(height: int, width: int, grid_size: int) -> np.ndarray:
@@ -43,31 +35,6 @@ def grid_region_map(height: int, width: int, grid_size: int) -> np.ndarray:
     return (rows[:, None] * grid_size + cols[None, :]).astype(np.uint8)
 
 
-def crop_resize_flip_nearest(id_map: np.ndarray, box: Box, size: int, flip: bool) -> np.ndarray:
-    """Nearest-neighbour version of crop -> resize to ``size x size`` -> horizontal flip.
-
-    Output pixel ``(u, v)`` takes the source pixel under its centre,
-    ``x = x1 + (v + 0.5) * w / size`` (``w = x2 - x1``), which is the centre-aligned sampling
-    rule of the bilinear/bicubic image resize, so the map stays registered with the image at
-    any ``size`` (also at a lower resolution than the image, e.g. the PLRC feature size R).
-    """
-    x1, y1, x2, y2 = box
-    ys = np.floor(y1 + (np.arange(size) + 0.5) * (y2 - y1) / size).astype(np.int64)
-    xs = np.floor(x1 + (np.arange(size) + 0.5) * (x2 - x1) / size).astype(np.int64)
-    out = id_map[np.clip(ys, y1, y2 - 1)[:, None], np.clip(xs, x1, x2 - 1)[None, :]]
-    return np.ascontiguousarray(out[:, ::-1]) if flip else out
-
-
-def box_overlap(a: Box, b: Box) -> float:
-    """Intersection area of two boxes divided by the area of the smaller one (0..1)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return float(iw * ih) / float(smaller)
-
-
 def common_regions(maps: np.ndarray, num_regions: int) -> np.ndarray:
     """``(num_regions,)`` bool: regions with at least one pixel in every map of ``maps``."""
     present = [np.bincount(m.ravel(), minlength=num_regions)[:num_regions] > 0 for m in maps]
@@ -78,8 +45,9 @@ def common_regions(maps: np.ndarray, num_regions: int) -> np.ndarray:
 class GridRegionTwoView(BaseTransform):
     """Two MoCo v2 views of an image with the ``n x n`` grid region masks of each view.
 
-    For each of the two views: a random resized crop (parameters drawn by mmpretrain's
-    :class:`RandomResizedCrop`, so the crop distribution is MoCo v2's), a resize to
+    For each of the two views: a random resized crop (drawn by :func:`.geometry.sample_crop`
+    with the algorithm and random stream of mmpretrain's ``RandomResizedCrop``, so the crop
+    distribution is MoCo v2's), a resize to
     ``size x size``, a horizontal flip with probability ``flip_prob``, then the view's
     photometric pipeline (colour jitter, grayscale, blur, ...). The same crop box and flip are
     applied with nearest-neighbour sampling to the integer region-id map of the image
@@ -140,19 +108,6 @@ class GridRegionTwoView(BaseTransform):
         if len(transforms) != 2:
             raise ValueError(f'GridRegionTwoView needs two per-view pipelines, got '
                              f'{len(transforms)}')
-        for i, pipeline in enumerate(transforms):
-            for t in pipeline:
-                name = t.get('type') if isinstance(t, dict) else type(t).__name__
-                name = str(name).split('.')[-1]
-                inner = t.get('transforms', []) if isinstance(t, dict) else []
-                if name in GEOMETRIC_TRANSFORMS or any(
-                        isinstance(s, dict)
-                        and str(s.get('type', '')).split('.')[-1] in GEOMETRIC_TRANSFORMS
-                        for s in inner):
-                    raise ValueError(
-                        f'view pipeline {i} contains the geometric transform {name}: '
-                        'GridRegionTwoView does the crop/resize/flip itself so the region masks '
-                        'follow the image; keep only photometric transforms there.')
         if not 2 <= grid_size <= 16:
             raise ValueError(f'grid_size must be in 2..16 (ids are uint8), got {grid_size}')
         if not 0. <= min_overlap <= 1. or max_tries < 1 or min_common_regions < 1:
@@ -167,16 +122,19 @@ class GridRegionTwoView(BaseTransform):
         self.max_tries = max_tries
         self.interpolation = interpolation
         self.backend = backend
-        self.crop_sampler = RandomResizedCrop(scale=size,
-                                              crop_ratio_range=crop_ratio_range,
-                                              aspect_ratio_range=aspect_ratio_range,
-                                              interpolation=interpolation,
-                                              backend=backend)
-        self.pipelines = [Compose(list(p)) for p in transforms]
+        check_ranges(crop_ratio_range, aspect_ratio_range)
+        self.crop_ratio_range = tuple(crop_ratio_range)
+        self.aspect_ratio_range = tuple(aspect_ratio_range)
+        self.pipelines = [
+            build_photometric(p, f'GridRegionTwoView view pipeline {i}', 'region masks',
+                              'GridRegionTwoView does the crop/resize/flip itself so the region '
+                              'masks follow the image (size, crop_ratio_range, '
+                              'aspect_ratio_range, flip_prob).') for i, p in enumerate(transforms)
+        ]
 
     def _draw_box(self, img: np.ndarray) -> Box:
-        top, left, h, w = self.crop_sampler.rand_crop_params(img)
-        return int(left), int(top), int(left + w), int(top + h)
+        h, w = img.shape[:2]
+        return sample_crop(h, w, self.crop_ratio_range, self.aspect_ratio_range, y_first=True)
 
     def sample_boxes(self, img: np.ndarray, id_map: np.ndarray) -> Tuple[List[Box], float, int]:
         """Two crop boxes satisfying the overlap rule (see the class docstring).
@@ -212,14 +170,11 @@ class GridRegionTwoView(BaseTransform):
         boxes, overlap, tries = self.sample_boxes(img, id_map)
         flips = [bool(np.random.rand() < self.flip_prob) for _ in range(2)]
         views, masks = [], []
-        for box, flip, pipeline in zip(boxes, flips, self.pipelines):
-            x1, y1, x2, y2 = box
-            view = mmcv.imcrop(img, np.array([x1, y1, x2 - 1, y2 - 1]))
-            view = mmcv.imresize(view, (self.size, self.size),
-                                 interpolation=self.interpolation,
-                                 backend=self.backend)
-            if flip:
-                view = mmcv.imflip(view, direction='horizontal')
+        for box, flipped, pipeline in zip(boxes, flips, self.pipelines):
+            view = crop_resize(img, box, self.size, interpolation=self.interpolation,
+                               backend=self.backend)
+            if flipped:
+                view = flip(view)
             out = pipeline(
                 dict(copy.deepcopy({
                     k: v
@@ -228,7 +183,7 @@ class GridRegionTwoView(BaseTransform):
                      img=view,
                      img_shape=view.shape[:2]))
             views.append(out['img'])
-            masks.append(crop_resize_flip_nearest(id_map, box, self.mask_size, flip))
+            masks.append(crop_resize_flip_nearest(id_map, box, self.mask_size, flipped))
         results['img'] = views
         results['img_shape'] = views[0].shape[:2]
         results['region_masks'] = np.stack(masks)
@@ -243,5 +198,6 @@ class GridRegionTwoView(BaseTransform):
         return (f'{self.__class__.__name__}(size={self.size}, mask_size={self.mask_size}, '
                 f'grid_size={self.grid_size}, min_overlap={self.min_overlap}, '
                 f'min_common_regions={self.min_common_regions}, max_tries={self.max_tries}, '
-                f'crop={self.crop_sampler!r}, flip_prob={self.flip_prob}, '
+                f'crop_ratio_range={self.crop_ratio_range}, '
+                f'aspect_ratio_range={self.aspect_ratio_range}, flip_prob={self.flip_prob}, '
                 f'pipelines={self.pipelines})')

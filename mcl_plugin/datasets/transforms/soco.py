@@ -2,60 +2,25 @@
 
 Boxes are ``(x1, y1, x2, y2)`` float32 in continuous pixel coordinates (pixel ``i`` spans
 ``[i, i + 1)``), the convention of mmdet and of mmcv's ``roi_align(aligned=True)``. Every
-geometric operation on a view (crop, resize, flip) is applied to that view's boxes by the
-functions below, so box ``k`` of every view covers the same image content (up to the
-deliberate box jitter).
+geometric operation on a view (crop, resize, flip) is applied to that view's boxes with the
+shared view geometry of :mod:`.geometry` (mmdet's ``HorizontalBoxes``), so box ``k`` of every
+view covers the same image content (up to the deliberate box jitter).
 
 mmpretrain's ``MultiView`` only copies ``img`` out of each view, hence this module.
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
 import torch
-from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms import BaseTransform
+from mmdet.structures.bbox import HorizontalBoxes
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.structures import DataSample
 
 from mcl_plugin.registry import TRANSFORMS
-
-#: Transform names refused in a view's photometric pipeline: they move pixels but not boxes.
-GEOMETRIC_WORDS = ('Flip', 'Crop', 'Resize', 'Rotate', 'Affine', 'Pad', 'Shear', 'Translate',
-                   'Expand', 'Mosaic', 'Cutout', 'Erasing')
-
-
-# ------------------------------------------------------------------------------ box functions
-def resize_boxes(boxes: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
-    """Boxes of an image resized by ``(scale_x, scale_y)``."""
-    return (boxes * np.array([scale_x, scale_y, scale_x, scale_y], np.float32)).astype(np.float32)
-
-
-def crop_boxes(boxes: np.ndarray, region: Sequence[float]) -> np.ndarray:
-    """Boxes in the frame of ``region = (x1, y1, x2, y2)`` (translation, no clipping)."""
-    x1, y1 = region[0], region[1]
-    return (boxes - np.array([x1, y1, x1, y1], np.float32)).astype(np.float32)
-
-
-def flip_boxes(boxes: np.ndarray, width: float) -> np.ndarray:
-    """Boxes of the horizontally flipped image of width ``width``."""
-    out = boxes.copy()
-    out[:, 0] = width - boxes[:, 2]
-    out[:, 2] = width - boxes[:, 0]
-    return out
-
-
-def clip_boxes(boxes: np.ndarray, region: Sequence[float]) -> np.ndarray:
-    """Boxes clipped to ``region = (x1, y1, x2, y2)`` (same frame)."""
-    out = boxes.copy()
-    out[:, 0::2] = np.clip(out[:, 0::2], region[0], region[2])
-    out[:, 1::2] = np.clip(out[:, 1::2], region[1], region[3])
-    return out
-
-
-def box_areas(boxes: np.ndarray) -> np.ndarray:
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0,
-                                                                   None)
+from .geometry import (build_photometric, clip_to_region, crop_resize, flip, intersect, resize,
+                       sample_crop, to_boxes, to_view)
 
 
 def jitter_boxes(boxes: np.ndarray, prob: float, ratio: float,
@@ -71,52 +36,6 @@ def jitter_boxes(boxes: np.ndarray, prob: float, ratio: float,
     cx, cy = cx + r[:, 0] * w, cy + r[:, 1] * h
     w, h = w * (1 + r[:, 2]), h * (1 + r[:, 3])
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1).astype(np.float32)
-
-
-def sample_crop(height: int, width: int, scale: Tuple[float, float],
-                ratio: Tuple[float, float], rng: np.random.RandomState,
-                max_attempts: int = 10) -> Tuple[float, float, float, float]:
-    """A ``RandomResizedCrop`` region ``(x1, y1, x2, y2)`` (area fraction in ``scale``, aspect
-    ``w/h`` log-uniform in ``ratio``); a central crop of the closest valid shape if none of
-    ``max_attempts`` draws fits."""
-    area = height * width
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(max_attempts):
-        target = area * rng.uniform(*scale)
-        aspect = math.exp(rng.uniform(*log_ratio))
-        w = int(round(math.sqrt(target * aspect)))
-        h = int(round(math.sqrt(target / aspect)))
-        if 0 < w <= width and 0 < h <= height:
-            x = rng.randint(0, width - w + 1)
-            y = rng.randint(0, height - h + 1)
-            return float(x), float(y), float(x + w), float(y + h)
-    in_ratio = width / height
-    if in_ratio < ratio[0]:
-        w, h = width, int(round(width / ratio[0]))
-    elif in_ratio > ratio[1]:
-        w, h = int(round(height * ratio[1])), height
-    else:
-        w, h = width, height
-    x, y = (width - w) // 2, (height - h) // 2
-    return float(x), float(y), float(x + w), float(y + h)
-
-
-def _intersect(a: Sequence[float], b: Sequence[float]) -> Optional[Tuple[float, ...]]:
-    r = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    return r if r[2] > r[0] and r[3] > r[1] else None
-
-
-def _build_pipeline(pipeline: Sequence[Union[dict, callable]], where: str) -> Compose:
-    for t in pipeline:
-        name = t.get('type', '') if isinstance(t, dict) else type(t).__name__
-        name = name if isinstance(name, str) else getattr(name, '__name__', str(name))
-        if any(word in name for word in GEOMETRIC_WORDS):
-            raise ValueError(
-                f'{where}: {name!r} moves pixels without moving the proposals. Geometric '
-                'operations belong to SoCoViews itself (crop_scale, flip_prob); view pipelines '
-                'may only hold photometric transforms (colour jitter, grayscale, blur, '
-                'solarize ...).')
-    return Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline])
 
 
 @TRANSFORMS.register_module()
@@ -165,7 +84,8 @@ class SoCoViews(BaseTransform):
         jitter_ratio (float): Jitter amplitude ``r``. Defaults to 0.1.
         flip_prob (float): Horizontal flip probability per view. Defaults to 0.5.
         view_pipelines (Sequence[Sequence[dict]]): Photometric transforms per view, in view
-            order; a single list is used for every view. Defaults to none.
+            order; a single list is used for every view. Geometric transforms, also inside a
+            wrapper such as ``RandomApply``, are rejected. Defaults to none.
         interpolation (str): Resize interpolation. Defaults to 'bilinear'.
         seed (int, optional): Seed of a private generator (tests). Default: numpy's global
             state, which mmengine seeds per worker.
@@ -216,8 +136,10 @@ class SoCoViews(BaseTransform):
         if view_pipelines and len(view_pipelines) != len(names):
             raise ValueError(f'SoCoViews makes {len(names)} views ({", ".join(names)}) but got '
                              f'{len(view_pipelines)} view_pipelines')
+        hint = ('Crops, resizes and flips belong to SoCoViews itself (crop_scale, crop_ratio, '
+                'v*_size, flip_prob).')
         self.pipelines = [
-            _build_pipeline(p, f'SoCoViews view_pipelines[{i}] ({names[i]})')
+            build_photometric(p, f'SoCoViews view_pipelines[{i}] ({names[i]})', 'proposals', hint)
             for i, p in enumerate(view_pipelines)
         ] if view_pipelines else [None] * len(names)
 
@@ -231,25 +153,25 @@ class SoCoViews(BaseTransform):
         return names
 
     # ------------------------------------------------------------------ steps
-    def _choose_crops(self, boxes: np.ndarray, snap) -> Tuple[tuple, Optional[tuple], tuple,
-                                                               np.ndarray]:
+    def _choose_crops(self, boxes: HorizontalBoxes, snap) -> Tuple[tuple, Optional[tuple], tuple,
+                                                                    np.ndarray]:
         """Crop regions (V1 frame, snapped to whole pixels of the original image by ``snap``)
         and the visible-proposal mask."""
         s = self.v1_size
         want = min(self.num_proposals, len(boxes))
-        areas = np.maximum(box_areas(boxes), 1e-6)
+        areas = boxes.areas.clamp(min=1e-6)
         best = None
         for _ in range(self.max_tries):
             c2 = snap(sample_crop(s, s, self.crop_scale, self.crop_ratio, self.rng))
             c4 = snap(sample_crop(s, s, self.crop_scale, self.crop_ratio, self.rng)) \
                 if self.v4_size else None
-            shared = _intersect(c2, c4) if c4 is not None else c2
+            shared = intersect(c2, c4) if c4 is not None else c2
             if shared is None:
                 continue
-            clipped = clip_boxes(boxes, shared)
-            keep = ((box_areas(clipped) / areas >= self.min_visible)
-                    & (clipped[:, 2] - clipped[:, 0] >= self.min_box_size)
-                    & (clipped[:, 3] - clipped[:, 1] >= self.min_box_size))
+            clipped = clip_to_region(boxes.clone(), shared)
+            keep = ((clipped.areas / areas >= self.min_visible)
+                    & (clipped.widths >= self.min_box_size)
+                    & (clipped.heights >= self.min_box_size)).numpy()
             if best is None or keep.sum() > best[3].sum():
                 best = (c2, c4, shared, keep)
             if keep.sum() >= want:
@@ -272,14 +194,12 @@ class SoCoViews(BaseTransform):
         return chosen.astype(np.int64), is_pad
 
     def _resize(self, img: np.ndarray, size: int) -> np.ndarray:
-        h, w = img.shape[:2]
-        interp = 'area' if (size < h and size < w) else self.interpolation
-        return mmcv.imresize(img, (size, size), interpolation=interp)
+        return resize(img, size, self.interpolation, area_when_shrinking=True)
 
     def transform(self, results: Dict) -> Dict:
         img = results['img']
         H, W = img.shape[:2]
-        props = np.asarray(results.get('proposals', np.zeros((0, 4))), np.float32).reshape(-1, 4)
+        props = to_boxes(results.get('proposals', np.zeros((0, 4))))
         expected = results.get('proposal_img_size')
         if expected is not None and tuple(expected) != (W, H):
             raise ValueError(
@@ -290,7 +210,7 @@ class SoCoViews(BaseTransform):
         if not len(props):
             raise ValueError(f'{results.get("img_path", "image")} has no proposals; '
                              'ProposalImageDataset gives every image at least one.')
-        props = clip_boxes(props, (0, 0, W, H))
+        props.clip_((H, W))
         s1 = self.v1_size
         sx, sy = s1 / W, s1 / H
 
@@ -301,53 +221,52 @@ class SoCoViews(BaseTransform):
             return (x1 * sx, y1 * sy, x2 * sx, y2 * sy)
 
         def cut(r, size):  # the pixels of a snapped region, resized to size x size
-            x1, y1, x2, y2 = (int(round(r[0] / sx)), int(round(r[1] / sy)),
-                              int(round(r[2] / sx)), int(round(r[3] / sy)))
-            return self._resize(img[y1:y2, x1:x2], size)
+            box = (round(r[0] / sx), round(r[1] / sy), round(r[2] / sx), round(r[3] / sy))
+            return crop_resize(img, box, size, interpolation=self.interpolation,
+                               area_when_shrinking=True)
 
-        def to_view(b, r, size):  # V1-frame boxes -> the frame of a view showing region r
-            return resize_boxes(crop_boxes(b, r), size / (r[2] - r[0]), size / (r[3] - r[1]))
-
-        b1 = resize_boxes(props, sx, sy)
+        b1 = props.clone()
+        b1.rescale_((sx, sy))
         c2, c4, shared, keep = self._choose_crops(b1, snap)
         if keep.any():
             ids, is_pad = self._sample(keep)
-            common = clip_boxes(b1[ids], shared)
+            common = clip_to_region(b1[ids], shared)
         else:  # nothing visible: the whole shared region is the proposal
             ids = np.full(self.num_proposals, -1, np.int64)
             is_pad = np.arange(self.num_proposals) > 0
-            common = np.tile(np.asarray(shared, np.float32), (self.num_proposals, 1))
+            common = to_boxes(np.tile(np.asarray(shared, np.float32), (self.num_proposals, 1)))
 
         full = (0., 0., float(s1), float(s1))
         views, boxes, regions = [self._resize(img, s1)], [common], [full]
         v2 = cut(c2, self.v2_size)
-        b2 = to_view(common, c2, self.v2_size)
+        b2 = to_view(common, c2, (self.v2_size, self.v2_size))
         views.append(v2)
         boxes.append(b2)
         regions.append(c2)
         if self.v3_size:
             views.append(self._resize(v2, self.v3_size))
-            boxes.append(resize_boxes(b2, self.v3_size / self.v2_size,
-                                      self.v3_size / self.v2_size))
+            boxes.append(to_view(b2, (0, 0, self.v2_size, self.v2_size),
+                                 (self.v3_size, self.v3_size)))
             regions.append(c2)
         if self.v4_size:
             views.append(cut(c4, self.v4_size))
-            boxes.append(to_view(common, c4, self.v4_size))
+            boxes.append(to_view(common, c4, (self.v4_size, self.v4_size)))
             regions.append(c4)
 
         flips = []
         for i, pipeline in enumerate(self.pipelines):
-            size = views[i].shape[1]
-            b = jitter_boxes(boxes[i], self.jitter_prob, self.jitter_ratio, self.rng)
-            b = clip_boxes(b, (0, 0, size, views[i].shape[0]))
-            flip = bool(self.rng.rand() < self.flip_prob)
-            if flip:
-                views[i] = mmcv.imflip(views[i], 'horizontal')
-                b = flip_boxes(b, size)
+            h, w = views[i].shape[:2]
+            b = to_boxes(jitter_boxes(boxes[i].numpy(), self.jitter_prob, self.jitter_ratio,
+                                      self.rng))
+            b.clip_((h, w))
+            flipped = bool(self.rng.rand() < self.flip_prob)
+            if flipped:
+                views[i] = flip(views[i])
+                b.flip_((h, w))
             if pipeline is not None:
                 views[i] = pipeline(dict(img=views[i]))['img']
-            boxes[i] = b
-            flips.append(flip)
+            boxes[i] = b.numpy()
+            flips.append(flipped)
         results['img'] = views
         results['view_boxes'] = np.stack(boxes).astype(np.float32)
         results['proposal_ids'] = ids
@@ -399,7 +318,4 @@ class PackSoCoInputs(BaseTransform):
         return dict(inputs=PackInputs.format_input(list(results['img'])), data_samples=sample)
 
 
-__all__ = [
-    'SoCoViews', 'PackSoCoInputs', 'resize_boxes', 'crop_boxes', 'flip_boxes', 'clip_boxes',
-    'jitter_boxes', 'sample_crop', 'box_areas'
-]
+__all__ = ['SoCoViews', 'PackSoCoInputs', 'jitter_boxes']

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from mcl_plugin.datasets.transforms.soco import (PackSoCoInputs, SoCoViews, clip_boxes,
-                                                 crop_boxes, flip_boxes, jitter_boxes,
-                                                 resize_boxes, sample_crop)
+from mcl_plugin.datasets.transforms.geometry import (clip_to_region, sample_crop, to_boxes,
+                                                     to_view)
+from mcl_plugin.datasets.transforms.soco import PackSoCoInputs, SoCoViews, jitter_boxes
 
 H, W = 240, 320
 #: three non-overlapping objects, each a flat, distinct colour (BGR) on a grey background
@@ -64,18 +64,19 @@ def test_geometry_of_the_views_is_exact():
             continue
         # V1 box = the object clipped to V2's region, in V1 pixels
         region = out['view_regions'][1] * np.array([128 / W, 128 / H] * 2, np.float32)
-        expected = clip_boxes(resize_boxes(OBJECTS[ids], 128 / W, 128 / H), region)
-        np.testing.assert_allclose(b1, expected, atol=1e-3)
-        sx = 128 / (region[2] - region[0])
-        sy = 128 / (region[3] - region[1])
-        np.testing.assert_allclose(b2, resize_boxes(crop_boxes(b1, region), sx, sy), atol=1e-3)
+        expected = clip_to_region(to_view(to_boxes(OBJECTS[ids]), (0, 0, W, H), (128, 128)),
+                                  region)
+        np.testing.assert_allclose(b1, expected.numpy(), atol=1e-3)
+        np.testing.assert_allclose(b2, to_view(to_boxes(b1), region, (128, 128)).numpy(),
+                                   atol=1e-3)
         np.testing.assert_allclose(b3, b2 / 2, atol=1e-4)
     flipped = views_of(3, v4_size=None, flip_prob=1.0)
     plain = views_of(3, v4_size=None, flip_prob=0.0)
     assert flipped['view_flips'].all() and not plain['view_flips'].any()
     for v, size in enumerate((128, 128, 64)):
-        np.testing.assert_allclose(flipped['view_boxes'][v], flip_boxes(plain['view_boxes'][v],
-                                                                         size), atol=1e-4)
+        mirrored = to_boxes(plain['view_boxes'][v])
+        mirrored.flip_((size, size))
+        np.testing.assert_allclose(flipped['view_boxes'][v], mirrored.numpy(), atol=1e-4)
         np.testing.assert_array_equal(flipped['img'][v], plain['img'][v][:, ::-1])
 
 
