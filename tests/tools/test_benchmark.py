@@ -35,6 +35,26 @@ def test_pair_maps_onto_algos():
         cli.parse_args(['--algos', 'mcl,simclr'])
 
 
+def test_models_come_from_config_files():
+    """Every algorithm, the mmpretrain baselines included, is read from config files (paper
+    recipe, R18 CPU demo); the baselines from configs/baselines, resized to the benchmark's
+    backbone."""
+    from tools.analysis.bench import CONFIGS, config_root, model_cfg
+    assert set(CONFIGS) == set(ALGOS)
+    for paths in CONFIGS.values():
+        for path in paths:
+            assert osp.isfile(osp.join(config_root(), path)), path
+    for name, paper_width, demo_width in (('byol', 4096, 1024), ('mocov2', 2048, 1024)):
+        assert all(path.startswith('baselines/') for path in CONFIGS[name])
+        for heads, width in (('paper', paper_width), ('demo', demo_width)):
+            cfg = model_cfg(name, 50, 64, heads=heads)
+            assert cfg['backbone']['depth'] == 50 and cfg['neck']['in_channels'] == 2048
+            assert cfg['neck']['hid_channels'] == width, (name, heads)
+            assert cfg['data_preprocessor']['type'].endswith('SelfSupDataPreprocessor')
+    assert model_cfg('mocov2', 18, 64)['queue_len'] == 65536
+    assert model_cfg('mocov2', 18, 64, heads='demo')['queue_len'] == 256
+
+
 def test_summary_ratios_and_table():
     """Statistics pool the rounds; ratios use medians (and minima) of the baselines."""
     def rec(times, delta):

@@ -25,10 +25,10 @@ CONFIGS = {
              'soco/soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py'),
     'detco': ('_base_/models/detco_r50.py', 'detco/detco_r18_1xb8-coslr-300i_cpu-demo_pretrain.py'),
     'plrc': ('_base_/models/plrc_r50.py', 'plrc/plrc_r18_1xb8-coslr-300i_cpu-demo_pretrain.py'),
-    'byol': ('baselines/byol_resnet50_16xb256-coslr-200e_in1k.py',
+    'byol': ('baselines/byol_r50_16xb256-lars-coslr-200e_in1k.py',
              'baselines/byol_r18_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'),
-    'mocov2': ('baselines/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
-               'baselines/mocov2_r18_1xb16-cpu-demo_pretrain.py'),
+    'mocov2': ('baselines/mocov2_r50_8xb32-coslr-200e_in1k.py',
+               'baselines/mocov2_r18_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'),
 }
 PREPROCESSOR = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
                     std=[58.395, 57.12, 57.375], to_rgb=True)
