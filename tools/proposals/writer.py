@@ -53,7 +53,6 @@ def build_proposals_json(records: Iterable[Mapping],
                 categories=[dict(id=1, name='proposal', supercategory='proposal')])
 
 
-
 def summarize(records: Sequence[Mapping], wall_seconds: float,
               num_skipped: int = 0, failed: Sequence[Mapping] = ()) -> dict:
     """Statistics of a generation run (printed and written next to the proposals file)."""
