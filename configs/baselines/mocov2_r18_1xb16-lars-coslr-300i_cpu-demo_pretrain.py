@@ -14,13 +14,8 @@ model = dict(
     queue_len=256,
     feat_dim=128,
     momentum=0.001,
-    data_preprocessor=dict(
-        type='mmpretrain.SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(type='mmpretrain.ResNet', depth=18, norm_cfg=dict(type='BN'),
-                  zero_init_residual=False),
+    data_preprocessor=_base_.model.data_preprocessor,
+    backbone=_base_.model.backbone,  # ResNet-18, BN
     neck=dict(type='mmpretrain.MoCoV2Neck', in_channels=512, hid_channels=1024, out_channels=128,
               with_avg_pool=True),
     head=dict(type='mmpretrain.ContrastiveHead', loss=dict(type='mmpretrain.CrossEntropyLoss'),
