@@ -29,6 +29,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default=None,
                         help="checkpoint given as load_from (default: the config's load_from)")
     parser.add_argument('--markdown', action='store_true', help='print tables as Markdown')
+    parser.add_argument('--trust-checkpoint',
+                        action='store_true',
+                        help='unpickle checkpoints that hold Python objects outside the '
+                        'allow-list (runs code stored in the file: only for files you trust)')
     parser.add_argument('--cfg-options',
                         nargs='+',
                         action=DictAction,
@@ -39,7 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mcl_plugin.converters.check import check_pretrained
-    result = check_pretrained(args.config, args.checkpoint, args.cfg_options)
+    result = check_pretrained(args.config, args.checkpoint, args.cfg_options,
+                              trust=args.trust_checkpoint)
     print(result.format(markdown=args.markdown))
     if not result.ok:
         for error in result.errors:

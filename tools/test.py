@@ -6,11 +6,6 @@ Example:
 import argparse
 import os
 
-# torch >= 2.6 loads checkpoints with weights_only=True, but mmengine 0.10 runner checkpoints
-# (message hub, RNG states, optimizer) are full pickles: resuming / load_from / testing a
-# checkpoint written by a Runner would fail. These entry points load checkpoints the user
-# produced; set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=0 to refuse them.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 import os.path as osp
 
 from mmengine.config import Config, DictAction
@@ -27,6 +22,11 @@ def parse_args() -> argparse.Namespace:
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
+    parser.add_argument(
+        '--trust-checkpoint', action='store_true',
+        help='unpickle checkpoints (--resume, load_from) that hold Python objects outside the '
+        'allow-list of runner checkpoints; this runs code stored in the file, so only for files '
+        'you trust (default: such files are refused)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -36,6 +36,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     import mcl_plugin  # noqa: F401
+    from mcl_plugin.utils.checkpoint import checkpoint_loading
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -51,7 +52,8 @@ def main() -> None:
     from mcl_plugin.engine import setup_cpu_distributed
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    with checkpoint_loading(args.trust_checkpoint, f'{args.checkpoint!r}'):
+        metrics = runner.test()
     print(metrics)
 
 

@@ -7,13 +7,9 @@ Examples:
     torchrun --nproc_per_node 8 tools/train.py CONFIG --launcher pytorch
 """
 import argparse
+import logging
 import os
 
-# torch >= 2.6 loads checkpoints with weights_only=True, but mmengine 0.10 runner checkpoints
-# (message hub, RNG states, optimizer) are full pickles: resuming / load_from / testing a
-# checkpoint written by a Runner would fail. These entry points load checkpoints the user
-# produced; set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=0 to refuse them.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 import os.path as osp
 
 from mmengine.config import Config, DictAction
@@ -38,6 +34,11 @@ def parse_args() -> argparse.Namespace:
         help='override config settings, key=value (e.g. train_cfg.max_iters=20)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
+    parser.add_argument(
+        '--trust-checkpoint', action='store_true',
+        help='unpickle checkpoints (--resume, load_from) that hold Python objects outside the '
+        'allow-list of runner checkpoints; this runs code stored in the file, so only for files '
+        'you trust (default: such files are refused)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -61,7 +62,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = _auto_resume(cfg.work_dir), None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
@@ -71,15 +72,37 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def _auto_resume(work_dir: str) -> bool:
+    """``--resume`` without a path: whether the work dir has a checkpoint to resume, said aloud.
+
+    mmengine would log "Auto resumed from the latest checkpoint None." and start from zero.
+    """
+    from mmengine.runner.checkpoint import find_latest_checkpoint
+    last = osp.join(work_dir, 'last_checkpoint')
+    found = find_latest_checkpoint(work_dir) if osp.isfile(last) else None
+    if found is None:
+        print_log(f'--resume: no checkpoint found in {osp.abspath(work_dir)!r} (no '
+                  'last_checkpoint file there), so there is nothing to resume: training starts '
+                  'from iteration 0. Give the checkpoint path (--resume PATH) or the --work-dir '
+                  'of the interrupted run to continue it.', logger='current', level=logging.WARNING)
+        return False
+    if not osp.isfile(found):
+        raise SystemExit(f'--resume: {last} names {found!r}, which does not exist (moved or '
+                         'deleted?). Pass the checkpoint to resume explicitly: --resume PATH.')
+    return True
+
+
 def main() -> None:
     args = parse_args()
     import mcl_plugin  # noqa: F401  registers the plugin even for configs without custom_imports
+    from mcl_plugin.utils.checkpoint import checkpoint_loading
     cfg = merge_args(Config.fromfile(args.config), args)
     # torchrun on a CPU-only machine: gloo, no cuda.set_device, DDP without device_ids
     from mcl_plugin.engine import setup_cpu_distributed
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    with checkpoint_loading(args.trust_checkpoint, 'the checkpoint given by --resume / load_from'):
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ layouts only produce warnings and the detector silently starts from scratch.
 the key coverage per module:
 
 * ``load_from``: ``mmengine.runner.checkpoint._load_checkpoint`` (the same ``torch.load`` call the
-  runner makes, so a file the runner cannot unpickle fails here too), ``state_dict`` (or the bare
+  runner makes, with the allow-list ``tools/train.py`` uses, so a file it refuses fails here too), ``state_dict`` (or the bare
   dict), ``revise_keys=[(r'^module\\.', '')]``, ``strict=False``. The tensors are then really
   loaded into the model and compared.
 * ``init_cfg`` of ``Pretrained`` type on any sub-module (backbone, C4 shared head ...):
@@ -31,6 +31,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from ..utils.checkpoint import (TRUST_FLAG, allow_runner_checkpoints, is_weights_only_refusal,
+                                load_checkpoint_file, refusal_message)
 from .convert import ConversionError, _shapes, build_target_model
 from .coverage import CoverageReport, Shape, diagnose_backbone, summarize_prefixes
 
@@ -100,23 +102,27 @@ def find_pretrained_init_cfgs(model_cfg: Mapping, path: str = '') -> List[Tuple[
     return found
 
 
-def _load_like_runner(filename: str) -> Dict[str, Any]:
-    """``_load_checkpoint`` as the runner calls it, with the failure explained."""
+def _load_like_runner(filename: str, trust: bool = False) -> Dict[str, Any]:
+    """``_load_checkpoint`` as ``tools/train.py`` / ``tools/test.py`` call it, failures explained.
+
+    Those entry points run the Runner inside :func:`allow_runner_checkpoints` (runner
+    checkpoints load, nothing else is unpickled) unless ``--trust-checkpoint`` is given.
+    """
     from mmengine.runner.checkpoint import _load_checkpoint
     if not osp.isfile(filename):
         raise ConversionError(f'checkpoint file {filename!r} does not exist.')
     try:
-        return _load_checkpoint(filename, map_location='cpu')
+        with allow_runner_checkpoints():
+            return _load_checkpoint(filename, map_location='cpu')
     except Exception as exc:  # noqa: BLE001
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
-        if 'weights_only' in str(exc) or 'Weights only' in str(exc):
+        if is_weights_only_refusal(exc):
+            if trust:
+                return load_checkpoint_file(filename, trust=True)
             raise ConversionError(
-                f'mmengine cannot load {filename!r}: torch>=2.6 reads checkpoints with '
-                'weights_only=True and this file pickles other Python objects (a runner '
-                'checkpoint with message_hub/optimizer state?). The fine-tune run would crash '
-                'the same way. Convert it with tools/convert_to_mmdet.py (writes tensors-only '
-                'checkpoints), or export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 if you trust it.'
-            ) from None
+                refusal_message(filename, exc) + ' tools/train.py and tools/test.py refuse it '
+                f'the same way (they take {TRUST_FLAG} too); tools/convert_to_mmdet.py writes a '
+                'tensors-only copy.') from None
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
         raise ConversionError(
             f'cannot read checkpoint {filename!r} ({osp.getsize(filename)} bytes): '
             f'{type(exc).__name__}: {text[:200]}. The file looks truncated or corrupted: '
@@ -187,7 +193,8 @@ def _swin_state(module: nn.Module, init_cfg: dict, ckpt: Mapping,
     return kept, tolerated
 
 
-def check_init_cfg(model: nn.Module, path: str, init_cfg: dict) -> Optional[CoverageReport]:
+def check_init_cfg(model: nn.Module, path: str, init_cfg: dict,
+                   trust: bool = False) -> Optional[CoverageReport]:
     """Report what one ``Pretrained`` ``init_cfg`` loads into ``model.<path>``.
 
     Returns:
@@ -204,7 +211,7 @@ def check_init_cfg(model: nn.Module, path: str, init_cfg: dict) -> Optional[Cove
     where = f'model.{path}' if path else 'model'
     title = f'init_cfg of {where}: Pretrained({osp.basename(checkpoint)!r}' + (
         f", prefix={init_cfg['prefix']!r})" if init_cfg.get('prefix') else ')')
-    ckpt = _load_like_runner(checkpoint)
+    ckpt = _load_like_runner(checkpoint, trust)
     notes: List[str] = []
     tolerated: Dict[str, str] = {}
     is_swin = type(module).__name__ == 'SwinTransformer' and type(module).__module__.startswith(
@@ -230,14 +237,14 @@ def check_init_cfg(model: nn.Module, path: str, init_cfg: dict) -> Optional[Cove
     return _coverage(title, target, state, notes, tolerated)
 
 
-def check_load_from(model: nn.Module, filename: str) -> CoverageReport:
+def check_load_from(model: nn.Module, filename: str, trust: bool = False) -> CoverageReport:
     """Load ``filename`` into ``model`` exactly like the runner's ``load_from`` and report.
 
     Raises:
         ConversionError: If the file cannot be read the way the runner reads it.
     """
     from mmengine.runner.checkpoint import _load_checkpoint_to_model
-    ckpt = _load_like_runner(filename)
+    ckpt = _load_like_runner(filename, trust)
     state = ckpt['state_dict'] if 'state_dict' in ckpt else ckpt
     for pattern, repl in _REVISE_KEYS:
         state = OrderedDict((re.sub(pattern, repl, k), v) for k, v in state.items())
@@ -257,7 +264,8 @@ def check_load_from(model: nn.Module, filename: str) -> CoverageReport:
 
 def check_pretrained(config: Union[str, Any],
                      checkpoint: Optional[str] = None,
-                     cfg_options: Optional[dict] = None) -> CheckResult:
+                     cfg_options: Optional[dict] = None,
+                     trust: bool = False) -> CheckResult:
     """Check which pre-trained weights a fine-tune config would load.
 
     Args:
@@ -265,6 +273,7 @@ def check_pretrained(config: Union[str, Any],
         checkpoint (str, optional): Checkpoint given as ``load_from``; defaults to the config's
             ``load_from``.
         cfg_options (dict, optional): Config overrides.
+        trust (bool): Unpickle checkpoints outside the allow-list in full (``--trust-checkpoint``).
 
     Returns:
         CheckResult: Reports and verdict (``ok`` is False when a backbone key gets no verified
@@ -279,7 +288,7 @@ def check_pretrained(config: Union[str, Any],
     sources: Dict[str, Shape] = {}
     for path, init_cfg in find_pretrained_init_cfgs(cfg.model):
         try:
-            report = check_init_cfg(model, path, init_cfg)
+            report = check_init_cfg(model, path, init_cfg, trust)
         except ConversionError as exc:
             result.errors.append(str(exc))
             continue
@@ -292,7 +301,7 @@ def check_pretrained(config: Union[str, Any],
     load_from = checkpoint or cfg.get('load_from')
     if load_from:
         try:
-            report = check_load_from(model, load_from)
+            report = check_load_from(model, load_from, trust)
             result.reports.append(report)
             covered.update(k for m in report.modules for k in m.matched)
             result.errors.extend(report.errors)

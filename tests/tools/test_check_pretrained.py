@@ -69,12 +69,15 @@ def test_init_cfg_prefix_paths(r18):
     assert not result.ok and result.backbone_covered == 0
 
 
-def test_runner_pickles_fail_like_the_runner(r18, tmp_path):
+def test_runner_pickles_load_like_the_entry_points(r18, tmp_path):
+    """tools/train.py loads runner checkpoints (NumPy values in meta) through the allow-list of
+    mcl_plugin.utils.checkpoint, so the check does too; crafted pickles: tests/utils."""
     model, _, _ = r18
     path = str(tmp_path / 'runner_style.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict(seed=np.int64(0))), path)
     result = check_pretrained(DEMO, path)
-    assert not result.ok and 'weights_only' in result.errors[0]
+    assert result.ok, result.format()
+    assert result.backbone_covered == result.backbone_keys
 
 
 def test_random_init_and_remote_supervised_twins():
