@@ -14,7 +14,10 @@ default_hooks = dict(
 # RandomStateHook: RNG states travel with checkpoints, so --resume repeats an uninterrupted run.
 # EMAAccumulationHook: with optim_wrapper.accumulative_counts=k the EMA target moves once per
 # optimizer step, not k times (a no-op without accumulation).
+# TrainDataCheckHook: refuse a loader that yields no batch, or a batch below the algorithm's
+# minimum (MCL needs 2 images per process for its in-batch negatives), before the first step.
 custom_hooks = [
+    dict(type='TrainDataCheckHook'),
     dict(type='NaNGuardHook'),
     dict(type='RandomStateHook'),
     dict(type='EMAAccumulationHook'),

@@ -3,7 +3,10 @@ import json
 import logging
 import os
 import os.path as osp
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union)
 
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
@@ -18,6 +21,33 @@ _MAX_LISTED_BAD = 10
 _SKIP_HINT = ('set check_images=True on the dataset (e.g. `--cfg-options '
               'train_dataloader.dataset.check_images=True`) to skip unreadable images at '
               'start-up (they are counted and logged)')
+
+
+@contextmanager
+def _stderr_of_c_libraries() -> Iterator[List[str]]:
+    """Collect what C code (libjpeg's warnings) writes to file descriptor 2 inside the block;
+    the text is in ``messages[0]`` afterwards."""
+    messages: List[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            messages.append(tmp.read().decode(errors='replace'))
+
+
+def _relative_note(path: str) -> str:
+    """For a relative path: which folder it is relative to, and how not to depend on it."""
+    if osp.isabs(path):
+        return ''
+    return (f' (a relative path, looked up from the current folder {os.getcwd()!r}: run from the '
+            'repository root, or set data_root to an absolute path, e.g. --cfg-options '
+            'train_dataloader.dataset.data_root=/abs/path/)')
 
 
 class UnreadableImageError(OSError):
@@ -138,13 +168,31 @@ class UnlabeledImageDataset(BaseDataset):
             raise ValueError('UnlabeledImageDataset needs an image folder: set `data_prefix` '
                              '(and/or `data_root`) or an `ann_file`. ' + _PREPARE_HINT)
         if not osp.isdir(folder):
-            raise FileNotFoundError(f'Image folder {folder!r} does not exist. ' + _PREPARE_HINT)
+            raise FileNotFoundError(f'Image folder {folder!r}{_relative_note(folder)} does not '
+                                    'exist. ' + _PREPARE_HINT)
         rel_paths = []
+        # Links are followed, but every real folder is listed once: a link back to a parent
+        # (a loop) or a second link to the same folder would list its images again and again.
+        seen, skipped = {osp.realpath(folder)}, []
         for root, dirs, files in os.walk(folder, followlinks=True):
-            dirs[:] = [d for d in dirs if not d.startswith('.')]
+            kept = []  # real folders before links to them, so that the real path is listed
+            for d in sorted(dirs, key=lambda d: (osp.islink(osp.join(root, d)), d)):
+                real = osp.realpath(osp.join(root, d))
+                if d.startswith('.'):
+                    continue
+                if real in seen:
+                    skipped.append(osp.join(root, d))
+                    continue
+                seen.add(real)
+                kept.append(d)
+            dirs[:] = kept
             for name in files:
                 if not name.startswith('.') and name.lower().endswith(self.extensions):
                     rel_paths.append(osp.relpath(osp.join(root, name), folder))
+        if skipped:
+            print_log(f'{folder!r}: {len(skipped)} linked folder(s) lead to a folder listed '
+                      f'already (a symlink loop or a second link) and were not followed again: '
+                      f'{skipped[:3]}', logger='current', level=logging.WARNING)
         if not rel_paths:
             raise ValueError(f'No image with extension {"/".join(self.extensions)} found under '
                              f'{folder!r} (searched recursively). ' + _PREPARE_HINT)
@@ -154,7 +202,8 @@ class UnlabeledImageDataset(BaseDataset):
     def _paths_from_ann_file(self, ann_file: str) -> List[str]:
         """Reads the image names of an image list or a COCO json and checks they exist."""
         if not osp.isfile(ann_file):
-            raise FileNotFoundError(f'ann_file {ann_file!r} does not exist. ' + _PREPARE_HINT)
+            raise FileNotFoundError(f'ann_file {ann_file!r}{_relative_note(ann_file)} does not '
+                                    'exist. ' + _PREPARE_HINT)
         if ann_file.lower().endswith('.json'):
             names = self._names_from_coco(ann_file)
         else:
@@ -239,11 +288,16 @@ class UnlabeledImageDataset(BaseDataset):
         if not content:
             return 'is empty (0 bytes)'
         try:
-            img = mmcv.imfrombytes(content, flag=flag, backend=backend)
+            with _stderr_of_c_libraries() as messages:
+                img = mmcv.imfrombytes(content, flag=flag, backend=backend)
         except Exception as err:  # noqa: BLE001 - any decoder failure means unreadable
             return f'cannot be decoded by {backend} ({type(err).__name__}: {err})'
         if img is None or img.size == 0:
             return f'cannot be decoded by {backend} (corrupt, truncated or not an image)'
+        corrupt = [m for m in messages[0].splitlines() if 'Corrupt JPEG data' in m]
+        if corrupt:  # libjpeg decoded it anyway: parts of the picture are garbage
+            return (f'decodes only with libjpeg warnings ({len(corrupt)}: {corrupt[0].strip()}), '
+                    'i.e. parts of the picture are garbage')
         return None
 
     def prepare_data(self, idx: int) -> Any:

@@ -192,3 +192,48 @@ def test_build_from_registry_with_pipeline(class_tree):
     assert ds.metainfo['note'] == 'unlabeled'
     item = ds[0]
     assert item['img'].shape == (16, 24, 3) and item['sample_idx'] == 0
+
+
+def test_symlink_loop_and_second_link_list_each_image_once(tmp_path, monkeypatch):
+    """Issue 21 item 6: a link back to a parent listed 2 images as 82."""
+    import os
+    root = tmp_path / 'imgs'
+    _image(root / 'a.jpg', fmt='JPEG')
+    _image(root / 'sub' / 'b.jpg', fmt='JPEG')
+    os.symlink(root, root / 'sub' / 'loop')  # sub/loop -> imgs (a cycle)
+    os.symlink(root / 'sub', root / 'again')  # a second way into sub
+    logged = []
+    monkeypatch.setattr(unlabeled_module,
+                        'print_log',
+                        lambda msg, logger=None, level=logging.INFO: logged.append((msg, level)))
+    ds = UnlabeledImageDataset(data_prefix=str(root))
+    assert _rel(ds, root) == ['a.jpg', 'sub/b.jpg']
+    assert len(logged) == 1 and 'symlink loop' in logged[0][0]
+    assert logged[0][1] == logging.WARNING
+
+
+def test_relative_paths_say_what_they_are_relative_to(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"'data/pretrain/train.txt' \(a relative path, "
+                       r"looked up from the current folder .*data_root to an absolute path"):
+        UnlabeledImageDataset(ann_file='data/pretrain/train.txt')
+    with pytest.raises(FileNotFoundError, match='relative path, looked up from the current'):
+        UnlabeledImageDataset(data_prefix='data/pretrain')
+
+
+def test_check_images_drops_jpegs_that_decode_only_with_libjpeg_warnings(tmp_path, monkeypatch):
+    """Issue 21 item 6: libjpeg decodes a corrupt JPEG, prints one stderr line, training goes on."""
+    good = _image(tmp_path / 'imgs' / 'good.jpg', size=(64, 48), fmt='JPEG')
+    data = good.read_bytes()
+    assert data.endswith(b'\xff\xd9')
+    (tmp_path / 'imgs' / 'bad.jpg').write_bytes(data[:-2] + b'\x00\x00\xff\xd9')
+    import mmcv
+    assert mmcv.imfrombytes((tmp_path / 'imgs' / 'bad.jpg').read_bytes()) is not None  # decodes
+    logged = []
+    monkeypatch.setattr(unlabeled_module,
+                        'print_log',
+                        lambda msg, logger=None, level=logging.INFO: logged.append((msg, level)))
+    ds = UnlabeledImageDataset(data_prefix=str(tmp_path / 'imgs'), check_images=True)
+    assert _rel(ds, tmp_path / 'imgs') == ['good.jpg']
+    assert ds.num_unreadable == 1 and 'bad.jpg' in logged[0][0]
+    assert 'libjpeg warnings (1: Corrupt JPEG data: 2 extraneous bytes' in logged[0][0]

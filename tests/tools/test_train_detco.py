@@ -90,7 +90,7 @@ def test_runner_trains_the_demo_config(demo_run):
         assert int(state[f'queues.{q}.ptr']) == ITERS * 8  # batch 8, queue 256
         assert state[f'queues.{q}.queue'].shape == (256, 128)
     # the key encoder moved towards the (trained) query encoder, but is not equal to it
-    k, o = state['target_net.module.0.layer1.0.conv1.weight'], state[
+    k, o = state['target_net.module.backbone.layer1.0.conv1.weight'], state[
         'backbone.layer1.0.conv1.weight']
     assert not torch.equal(k, o) and (k - o).abs().max() < 1e-2
 
@@ -120,7 +120,8 @@ def test_demo_checkpoint_backbone_into_tiny_mask_rcnn(demo_run, tmp_path):
     dropped = ' | '.join(report.dropped)
     assert 'not an FPN' in dropped and 'queue' in dropped
     report = convert_checkpoint(src, str(tmp_path / 'ema.pth'), TINY_DET, use_ema=True)
-    _assert_full_backbone(report, str(tmp_path / 'ema.pth'), state, 'target_net.module.0.')
+    _assert_full_backbone(report, str(tmp_path / 'ema.pth'), state,
+                          'target_net.module.backbone.')
 
 
 @pytest.mark.slow
@@ -152,12 +153,12 @@ def test_r50_backbone_into_c4_and_fpn_detectors(tmp_path):
 def test_renderer_draws_a_real_sample(small_data, tmp_path):
     import mcl_plugin  # noqa: F401
     from mcl_plugin.registry import DATASETS
-    from mcl_plugin.visualization import RENDERERS
+    from mcl_plugin.visualization import build_renderer
     cfg = Config.fromfile(DEMO)
     cfg.train_dataloader.dataset.data_root = str(small_data / 'pretrain')
     np.random.seed(0)
     sample = DATASETS.build(cfg.train_dataloader.dataset)[0]
-    img = RENDERERS['DetCo'](cfg, sample)
+    img = build_renderer(cfg).render([sample])
     path = str(tmp_path / 'detco.png')
     assert cv2.imwrite(path, img[..., ::-1])
     png = cv2.imread(path)[..., ::-1]

@@ -2,5 +2,7 @@ from .ema_accumulation_hook import EMAAccumulationHook
 from .nan_guard_hook import NaNGuardHook
 from .plrc_hook import PLRCDistillWarmupHook  # noqa: E402
 from .random_state_hook import RandomStateHook
+from .train_data_check_hook import TrainDataCheckHook
 
-__all__ = ['EMAAccumulationHook', 'NaNGuardHook', 'PLRCDistillWarmupHook', 'RandomStateHook']
+__all__ = ['EMAAccumulationHook', 'NaNGuardHook', 'PLRCDistillWarmupHook', 'RandomStateHook',
+           'TrainDataCheckHook']
