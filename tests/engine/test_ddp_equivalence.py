@@ -148,19 +148,19 @@ def detco_steps(rank: int = 0, world: int = 1) -> dict:
     from mmengine.registry import init_default_scope
 
     import mcl_plugin  # noqa: F401
-    from mcl_plugin.models.selfsup import detco as detco_module
+    from mcl_plugin.models.utils import ema as ema_module
     from mcl_plugin.registry import MODELS
     init_default_scope('mcl_plugin')
     MessageHub.get_current_instance().update_info('max_iters', 100)
     perms = []
-    shuffle = detco_module.batch_shuffle_ddp
+    shuffle = ema_module.batch_shuffle_ddp
 
     def recording_shuffle(x):
         out, idx_unshuffle = shuffle(x)
         perms.append(torch.argsort(idx_unshuffle))  # the broadcast idx_shuffle
         return out, idx_unshuffle
 
-    detco_module.batch_shuffle_ddp = recording_shuffle
+    ema_module.batch_shuffle_ddp = recording_shuffle
     torch.manual_seed(0)
     model = MODELS.build(gn_detco_cfg())
     model.init_weights()
@@ -180,7 +180,7 @@ def detco_steps(rank: int = 0, world: int = 1) -> dict:
             out['queues'].append(
                 {k: (q.queue.clone(), int(q.ptr)) for k, q in model.queues.items()})
     finally:
-        detco_module.batch_shuffle_ddp = shuffle
+        ema_module.batch_shuffle_ddp = shuffle
     out['update'] = {k: v.detach() - start[k] for k, v in model.named_parameters()
                      if v.requires_grad}
     out['key_encoder'] = {k: v.detach().clone() for k, v in model.target_net.named_parameters()}

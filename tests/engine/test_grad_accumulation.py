@@ -96,9 +96,9 @@ def target(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
 def as_target_keys(model: torch.nn.Module,
                    theta: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Online weights ``theta`` (model parameter names) under the target's key names
-    (``target_net.module`` = ``ModuleList(online_modules())``)."""
+    (``target_net.module`` = ``ModuleDict(online_modules())``)."""
     full_name = {id(p): n for n, p in model.named_parameters()}
-    mods = torch.nn.ModuleList(model.online_modules())
+    mods = torch.nn.ModuleDict(model.online_modules())
     return {k: theta[full_name[id(p)]].clone() for k, p in mods.named_parameters()}
 
 
@@ -283,7 +283,7 @@ def test_runner_steps_every_second_iteration_and_the_hook_updates_the_target_onc
         def _weights(runner):
             model = runner.model
             return (model.backbone.conv1.weight.detach().clone(),
-                    model.target_net.module[0].conv1.weight.detach().clone())
+                    model.target_net.module['backbone'].conv1.weight.detach().clone())
 
         def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
             self._before = self._weights(runner)

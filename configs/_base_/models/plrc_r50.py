@@ -12,6 +12,9 @@ model = dict(
     num_regions=16,
     num_points=16,
     resolution=resolution,
+    # MoCo queue of image keys (owned by the algorithm, like DetCo's)
+    queue_len=65536,
+    feat_dim=128,
     # mmengine EMA convention: target = (1 - m) * target + m * online; MoCo v2's 0.999.
     momentum=0.001,
     shuffle_bn=True,
@@ -38,8 +41,6 @@ model = dict(
     projector=dict(type='PLRCDenseNeck', in_channels=2048, hid_channels=2048, out_channels=128),
     head=dict(
         type='PLRCHead',
-        queue_len=65536,
-        feat_dim=128,
         image_temperature=0.2,
         point_temperature=0.2,
         student_temperature=0.1,

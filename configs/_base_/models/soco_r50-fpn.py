@@ -57,7 +57,7 @@ model = dict(
         with_avg_pool=False,
         norm_cfg=dict(type='SyncBN')),
     head=dict(
-        type='LatentPredictHead',
+        type='SoCoHead',
         # -2 cos(p, z) (paper Eq. 5); shift_factor=2 gives BYOL's 2 - 2 cos, same gradients
         loss=dict(type='CosineSimilarityLoss', shift_factor=0.0, scale_factor=2.0),
         predictor=dict(

@@ -1,39 +1,15 @@
 """DetCo's loss: g<->g, l<->l and g<->l MoCo InfoNCE terms on every stage (Eq. 1-5)."""
 from typing import Dict, Optional, Sequence
 
-import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mcl_plugin.registry import MODELS
 
+from ..losses.info_nce import moco_info_nce
+
 #: Loss terms: name -> (query kind, key kind). Negatives come from the key kind's queue.
 TERMS = {'gg': ('g', 'g'), 'll': ('l', 'l'), 'gl': ('l', 'g')}
-
-
-def moco_info_nce(query: Tensor, pos_key: Tensor, negatives: Tensor, temperature: float) -> Tensor:
-    """MoCo's InfoNCE: one positive per query, a shared set of negatives.
-
-    ``L_i = -log( exp(q_i.k_i / T) / (exp(q_i.k_i / T) + sum_j exp(q_i.n_j / T)) )``, averaged.
-    ``query`` and ``pos_key`` are L2-normalised here, ``negatives`` are used as stored (the
-    queue holds normalised keys). The other queries' positives are *not* negatives (unlike
-    :func:`~mcl_plugin.models.losses.info_nce`, which contrasts a query with every key), which
-    is the MoCo / DetCo Eq. 2 denominator ``sum_{i=0..K}`` over one positive and the queue.
-
-    Args:
-        query (Tensor): ``(N, D)``.
-        pos_key (Tensor): ``(N, D)``, row ``i`` is the positive of query ``i``.
-        negatives (Tensor): ``(K, D)``.
-        temperature (float): ``T``.
-    """
-    q = F.normalize(query, dim=1)
-    k = F.normalize(pos_key, dim=1)
-    l_pos = (q * k).sum(1, keepdim=True)
-    l_neg = q @ negatives.t().to(q.dtype)
-    logits = torch.cat([l_pos, l_neg], dim=1) / temperature
-    labels = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
-    return F.cross_entropy(logits, labels)
 
 
 @MODELS.register_module()

@@ -8,8 +8,7 @@ from torch import Tensor
 
 from mcl_plugin.registry import MODELS
 
-from ..losses.info_nce import info_nce
-from ..utils.queue import NegativeQueue
+from ..losses.info_nce import info_nce, moco_info_nce
 
 
 def point_affinity_distillation(student_query: Tensor,
@@ -68,7 +67,7 @@ def point_affinity_distillation(student_query: Tensor,
 
 @MODELS.register_module()
 class PLRCHead(BaseModule):
-    """Loss head of PLRC (Eqs. 1, 2, 4-6) with MoCo's queue of image-level keys.
+    """Loss head of PLRC (Eqs. 1, 2, 4-6).
 
     ``L = beta * (alpha * L_c + (1 - alpha) * L_a) + (1 - beta) * L_m``, logged as three
     weighted terms ``loss_point_contrast`` (``beta * alpha * L_c``), ``loss_distill``
@@ -78,8 +77,9 @@ class PLRCHead(BaseModule):
     as ``point_nce``, ``affinity_ce`` (computed without gradient during the warm-up) and
     ``image_nce``.
 
-    - ``L_m``: MoCo v2 InfoNCE of the online image embedding against its momentum key (positive)
-      and the queue (negatives), temperature ``image_temperature``; the keys are enqueued after.
+    - ``L_m``: MoCo v2 InfoNCE (:func:`~mcl_plugin.models.losses.moco_info_nce`) of the online
+      image embedding against its momentum key (positive) and the algorithm's queue
+      (negatives), temperature ``image_temperature``.
     - ``L_c``: multi-positive InfoNCE (:func:`~mcl_plugin.models.losses.info_nce`) of every
       online query point against all momentum key points of the images on this device: keys of
       the same image and the same region are positives, keys of other regions of the same image
@@ -88,8 +88,6 @@ class PLRCHead(BaseModule):
     - ``L_a``: :func:`point_affinity_distillation` (see there for the teacher/student reading).
 
     Args:
-        queue_len (int): MoCo queue length (MoCo v2: 65536).
-        feat_dim (int): Embedding dimension (128).
         image_temperature (float): ``tau`` of ``L_m`` (not stated in the paper; MoCo v2's 0.2).
         point_temperature (float): ``tau`` of ``L_c`` (not stated; MoCo v2's 0.2).
         student_temperature (float): ``tau_s`` (paper 0.1).
@@ -100,8 +98,6 @@ class PLRCHead(BaseModule):
     """
 
     def __init__(self,
-                 queue_len: int = 65536,
-                 feat_dim: int = 128,
                  image_temperature: float = 0.2,
                  point_temperature: float = 0.2,
                  student_temperature: float = 0.1,
@@ -112,7 +108,6 @@ class PLRCHead(BaseModule):
         super().__init__(init_cfg)
         if not (0. <= alpha <= 1. and 0. <= beta <= 1.):
             raise ValueError(f'alpha and beta must be in [0, 1], got {alpha}, {beta}')
-        self.queue = NegativeQueue(queue_len, feat_dim)
         self.image_temperature = image_temperature
         self.point_temperature = point_temperature
         self.student_temperature = student_temperature
@@ -120,16 +115,10 @@ class PLRCHead(BaseModule):
         self.alpha = alpha
         self.beta = beta
 
-    def loss_image(self, query: Tensor, key: Tensor) -> Tensor:
-        """MoCo v2 ``L_m`` (Eq. 1): ``(B, D)`` online queries, ``(B, D)`` momentum keys.
-
-        Does not touch the queue; :meth:`loss` enqueues the keys afterwards.
-        """
-        query, key = F.normalize(query, dim=1), F.normalize(key.detach(), dim=1)
-        l_pos = (query * key).sum(1, keepdim=True)
-        l_neg = query @ self.queue.negatives().t()
-        logits = torch.cat([l_pos, l_neg], dim=1) / self.image_temperature
-        return F.cross_entropy(logits, logits.new_zeros(logits.shape[0], dtype=torch.long))
+    def loss_image(self, query: Tensor, key: Tensor, negatives: Tensor) -> Tensor:
+        """MoCo v2 ``L_m`` (Eq. 1): ``(B, D)`` online queries, ``(B, D)`` momentum keys,
+        ``(K, D)`` queue."""
+        return moco_info_nce(query, key.detach(), negatives, self.image_temperature)
 
     def loss_contrast(self, query: Tensor, keys: Tensor, image_ids: Tensor,
                       region_ids: Tensor) -> Tensor:
@@ -141,6 +130,7 @@ class PLRCHead(BaseModule):
     def loss(self,
              img_query: Tensor,
              img_key: Tensor,
+             img_negatives: Tensor,
              point_query: Tensor,
              point_key: Tensor,
              image_ids: Tensor,
@@ -151,6 +141,7 @@ class PLRCHead(BaseModule):
         Args:
             img_query (Tensor): ``(B, D)`` online image embeddings ``z`` (view v).
             img_key (Tensor): ``(B, D)`` momentum image embeddings ``z'`` (view v').
+            img_negatives (Tensor): ``(K, D)`` the queue of image keys (negatives of ``L_m``).
             point_query (Tensor): ``(M, D)`` online point embeddings ``p_i`` (view v) of the
                 images with a common region; may be empty.
             point_key (Tensor): ``(M, D)`` momentum point embeddings ``p'_i`` (view v'),
@@ -162,10 +153,9 @@ class PLRCHead(BaseModule):
         Returns:
             dict[str, Tensor]: Weighted ``loss_*`` terms and unweighted diagnostics.
         """
-        l_m = self.loss_image(img_query, img_key)
+        l_m = self.loss_image(img_query, img_key, img_negatives)
         with torch.no_grad():
             pos_sim = (F.normalize(img_query, dim=1) * F.normalize(img_key, dim=1)).sum(1).mean()
-        self.queue.enqueue(F.normalize(img_key.detach(), dim=1))
         if point_query.shape[0] == 0:  # no image with a common region: keep the graph, add 0
             l_c = l_a = point_query.sum() * 0.
         else:

@@ -1,6 +1,10 @@
-"""SoCo's R-CNN box head (4conv1fc), key-compatible with mmdet ``Shared4Conv1FCBBoxHead``."""
-from typing import List, Optional, Union
+"""SoCo's heads: the R-CNN box head (4conv1fc, key-compatible with mmdet
+``Shared4Conv1FCBBoxHead``) and the predictor + loss head."""
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
@@ -67,4 +71,53 @@ class ConvFCRoIHead(ConvTileHead):
         return x
 
 
-__all__ = ['ConvFCRoIHead']
+@MODELS.register_module()
+class SoCoHead(BaseModule):
+    """Predictor and loss of SoCo: online views regress the target views (Eq. 5-6).
+
+    For every ``(a, b)`` pair, the predictor output of online view ``a`` regresses the target
+    projection of view ``b`` with ``loss`` (``CosineSimilarityLoss``, ``scale_factor=2`` is the
+    paper's ``-2 cos``); the two directions of a view pair are summed into ``loss_v{i}_v{j}``.
+    Each online view goes through the predictor once, however many pairs it is in.
+
+    Args:
+        predictor (dict): Predictor, e.g. ``NonLinearNeck``.
+        loss (dict): Regression loss, e.g. ``CosineSimilarityLoss``.
+        init_cfg (dict, optional): Initialization config.
+    """
+
+    def __init__(self, predictor: dict, loss: dict, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        self.predictor = MODELS.build(predictor)
+        self.loss_module = MODELS.build(loss)
+
+    def loss(self, online: Mapping[int, Tensor], target: Mapping[int, Tensor],
+             pairs: Sequence[Tuple[int, int]]) -> Dict[str, Tensor]:
+        """Losses of every ``(online view, target view)`` pair.
+
+        Args:
+            online (Mapping[int, Tensor]): ``(R, D)`` online projections by view index.
+            target (Mapping[int, Tensor]): ``(R, D)`` target projections by view index.
+            pairs (Sequence[tuple]): ``(online view, target view)`` pairs.
+
+        Returns:
+            dict[str, Tensor]: ``loss_v{i}_v{j}`` (both directions of the pair Vi-Vj) and
+            ``cos_v{i}_v{j}`` (mean cosine of the directions, no gradient).
+        """
+        pred = {v: self.predictor([z])[0] for v, z in online.items()}
+        losses: Dict[str, Tensor] = {}
+        counts: Dict[str, int] = {}
+        for a, b in pairs:
+            key = f'v{min(a, b) + 1}_v{max(a, b) + 1}'
+            loss = self.loss_module(pred[a], target[b].detach())
+            losses[f'loss_{key}'] = losses.get(f'loss_{key}', 0) + loss
+            with torch.no_grad():
+                cos = F.cosine_similarity(pred[a], target[b], dim=1).mean()
+            losses[f'cos_{key}'] = losses.get(f'cos_{key}', 0) + cos
+            counts[key] = counts.get(key, 0) + 1
+        for key, n in counts.items():
+            losses[f'cos_{key}'] = losses[f'cos_{key}'] / n
+        return losses
+
+
+__all__ = ['ConvFCRoIHead', 'SoCoHead']

@@ -1,3 +1,3 @@
-from .info_nce import InfoNCELoss, info_nce, pair_similarity
+from .info_nce import info_nce, moco_info_nce, pair_similarity
 
-__all__ = ['InfoNCELoss', 'info_nce', 'pair_similarity']
+__all__ = ['info_nce', 'moco_info_nce', 'pair_similarity']

@@ -1,12 +1,9 @@
-"""InfoNCE with explicit positives, shared by MCL, DetCo and PLRC."""
-from typing import Optional
+"""InfoNCE variants shared by MCL, DetCo and PLRC (the one place they are defined)."""
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor
-
-from mcl_plugin.registry import MODELS
 
 
 def info_nce(query: Tensor,
@@ -15,11 +12,12 @@ def info_nce(query: Tensor,
              pos_mask: Optional[Tensor] = None,
              temperature: float = 1.0,
              normalize: bool = True) -> Tensor:
-    """Mean InfoNCE of ``query`` against ``keys``.
+    """Mean InfoNCE of every query against a shared set of keys.
 
-    ``L_i = -log( sum_{p in P(i)} exp(q_i.k_p / T) / sum_j exp(q_i.k_j / T) ) / |P(i)|``-style
-    multi-positive form when ``pos_mask`` is given (each positive is its own term, averaged per
-    query), the usual single-positive cross entropy when ``labels`` is given.
+    Single positive (``labels``, MCL): the cross entropy of ``softmax_j(q_i . k_j / T)`` at
+    ``labels[i]``. Multi-positive (``pos_mask``, PLRC's point contrast): each positive is its
+    own term, averaged per query, ``L_i = -1/|P(i)| sum_{p in P(i)} log softmax_j(q_i . k_j /
+    T)_p``. Queries are averaged.
 
     Args:
         query (Tensor): ``(N, D)``.
@@ -43,31 +41,32 @@ def info_nce(query: Tensor,
     return -((log_prob * pos_mask).sum(1) / pos_mask.sum(1)).mean()
 
 
-@MODELS.register_module()
-class InfoNCELoss(BaseModule):
-    """Module form of :func:`info_nce`.
+def moco_info_nce(query: Tensor, pos_key: Tensor, negatives: Tensor,
+                  temperature: float) -> Tensor:
+    """MoCo's InfoNCE: one positive key per query and a shared set of negatives (a queue).
+
+    ``L_i = -log( exp(q_i.k_i / T) / (exp(q_i.k_i / T) + sum_j exp(q_i.n_j / T)) )``, averaged.
+    ``query`` and ``pos_key`` are L2-normalised here, ``negatives`` are used as stored (the
+    queue holds normalised keys). The other queries' positives are *not* negatives (unlike
+    :func:`info_nce`): the denominator is MoCo's (DetCo Eq. 2, PLRC Eq. 1) ``sum_{i=0..K}``
+    over the positive and the queue.
 
     Args:
-        temperature (float): Softmax temperature. Defaults to 0.2.
-        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
-        scale_by_temperature (bool): Multiply by ``2 * T`` as MoCo v3 does, which keeps the
-            gradient scale independent of ``T``. Defaults to False.
+        query (Tensor): ``(N, D)``.
+        pos_key (Tensor): ``(N, D)``, row ``i`` is the positive of query ``i``.
+        negatives (Tensor): ``(K, D)``.
+        temperature (float): ``T``.
     """
-
-    def __init__(self,
-                 temperature: float = 0.2,
-                 loss_weight: float = 1.0,
-                 scale_by_temperature: bool = False) -> None:
-        super().__init__()
-        self.temperature = temperature
-        self.loss_weight = loss_weight * (2 * temperature if scale_by_temperature else 1.0)
-
-    def forward(self, query: Tensor, keys: Tensor, labels: Optional[Tensor] = None,
-                pos_mask: Optional[Tensor] = None) -> Tensor:
-        return self.loss_weight * info_nce(query, keys, labels, pos_mask, self.temperature)
+    q = F.normalize(query, dim=1)
+    k = F.normalize(pos_key, dim=1)
+    l_pos = (q * k).sum(1, keepdim=True)
+    l_neg = q @ negatives.t().to(q.dtype)
+    logits = torch.cat([l_pos, l_neg], dim=1) / temperature
+    labels = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+    return F.cross_entropy(logits, labels)
 
 
-def pair_similarity(query: Tensor, keys: Tensor, labels: Tensor):
+def pair_similarity(query: Tensor, keys: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
     """Mean cosine similarity of each query to its positive and to its negatives (for logs)."""
     with torch.no_grad():
         sim = F.normalize(query, dim=1) @ F.normalize(keys, dim=1).t()

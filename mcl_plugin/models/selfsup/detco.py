@@ -1,18 +1,16 @@
 """DetCo: multi-stage MoCo v2 with cross global / jigsaw-local contrasts."""
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import get_world_size
-from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models.selfsup import BaseSelfSupervisor
-from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
 
 from ..necks.detco_neck import DetCoNeck, stack_patches
+from ..utils.ema import MomentumEncoder
 from ..utils.queue import NegativeQueue
 
 
@@ -30,12 +28,12 @@ class DetCo(BaseSelfSupervisor):
     concatenated); :class:`DetCoHead` sums the per-stage ``g<->g``, ``l<->l`` and ``g<->l``
     MoCo InfoNCE terms with the stage weights.
 
-    The key encoder ``target_net`` is an mmengine ``ExponentialMovingAverage`` over
-    ``ModuleList([backbone, neck])`` (the converter's ``--use-ema`` reads
-    ``target_net.module.0`` as the backbone); it is updated before the keys are computed and
-    never receives gradients. Each head has its own :class:`NegativeQueue`
-    (``queues['g_res2']`` ... ``queues['l_res5']``: 8 queues); the loss uses the queues as they
-    were before this step, then the step's normalised keys of all ranks are enqueued.
+    The key encoder ``target_net`` is a :class:`MomentumEncoder` (constant momentum) over
+    ``backbone`` and ``neck`` (``target_net.module.backbone`` / ``.neck``); it is updated
+    before the keys are computed and never receives gradients. Each projection head has its
+    own :class:`NegativeQueue`, held by the algorithm (``queues['g_res2']`` ...
+    ``queues['l_res5']``: 8 queues); :class:`DetCoHead` uses the queues as they were before
+    this step, then the step's normalised keys of all ranks are enqueued.
 
     Values DetCo does not state are MoCo v2's: queue length 65536, embedding 128-d, MLP hidden
     2048, temperature 0.2 (in the head), key-encoder momentum 0.999.
@@ -89,14 +87,17 @@ class DetCo(BaseSelfSupervisor):
                              f'{self.neck.num_stages}')
         self.queue_len, self.feat_dim = queue_len, feat_dim
         self.momentum, self.shuffle_bn = momentum, shuffle_bn
-        self.target_net = ExponentialMovingAverage(nn.ModuleList([self.backbone, self.neck]),
-                                                   momentum=momentum)
+        self.target_net = MomentumEncoder(self.online_modules(), momentum)
         kinds = ('g', 'l') if self.head.uses_local else ('g', )
         self.queues = nn.ModuleDict({
             f'{kind}_{name}': NegativeQueue(queue_len, feat_dim)
             for name in self.stage_names
             for kind in kinds
         })
+
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """Modules mirrored by the key encoder (``target_net.module.<name>``)."""
+        return dict(backbone=self.backbone, neck=self.neck)
 
     @property
     def num_patches(self) -> int:
@@ -119,36 +120,30 @@ class DetCo(BaseSelfSupervisor):
             views['patch_k'] = torch.stack(list(inputs[2 + P:2 + 2 * P]), dim=1)
         return views
 
-    def _embed(self, backbone: nn.Module, project: Callable, x: Tensor) -> List[Tensor]:
-        """Stage embeddings of a global batch ``(N, C, H, W)`` or a patch batch
-        ``(N, P, C, h, w)`` (one backbone pass over the ``N * P`` patches)."""
-        feats = backbone(stack_patches(x.unbind(1)) if x.dim() == 5 else x)
-        return project(feats)
+    @staticmethod
+    def encode(modules: Mapping[str, nn.Module], x: Tensor) -> List[Tensor]:
+        """Stage embeddings of a global batch ``(N, C, H, W)`` (global heads) or a patch batch
+        ``(N, P, C, h, w)`` (one backbone pass over the ``N * P`` patches, local heads)."""
+        if x.dim() == 5:
+            return modules['neck'].forward_local(modules['backbone'](stack_patches(x.unbind(1))))
+        return modules['neck'].forward_global(modules['backbone'](x))
 
-    @torch.no_grad()
-    def _keys(self, backbone: nn.Module, project: Callable, x: Tensor) -> List[Tensor]:
-        """L2-normalised key embeddings, with MoCo's shuffling BN across ranks."""
-        shuffle = self.shuffle_bn and get_world_size() > 1
-        if shuffle:
-            x, idx_unshuffle = batch_shuffle_ddp(x)
-        keys = [F.normalize(k, dim=1) for k in self._embed(backbone, project, x)]
-        if shuffle:
-            keys = [batch_unshuffle_ddp(k, idx_unshuffle) for k in keys]
-        return keys
+    def keys(self, x: Tensor) -> List[Tensor]:
+        """L2-normalised key embeddings (MoCo's shuffling BN across ranks if enabled)."""
+        keys = self.target_net(self.encode, x, shuffle_bn=self.shuffle_bn)
+        return [F.normalize(k, dim=1) for k in keys]
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
         """Weighted per-stage ``g<->g``, ``l<->l``, ``g<->l`` losses (see the class docs)."""
         views = self.split_views(inputs)
         local = self.head.uses_local
-        q_g = self._embed(self.backbone, self.neck.forward_global, views['img_q'])
-        q_l = self._embed(self.backbone, self.neck.forward_local,
-                          views['patch_q']) if local else None
-        with torch.no_grad():
-            self.target_net.update_parameters(nn.ModuleList([self.backbone, self.neck]))
-            backbone_k, neck_k = self.target_net.module
-            k_g = self._keys(backbone_k, neck_k.forward_global, views['img_k'])
-            k_l = self._keys(backbone_k, neck_k.forward_local, views['patch_k']) if local else None
+        online = self.online_modules()
+        q_g = self.encode(online, views['img_q'])
+        q_l = self.encode(online, views['patch_q']) if local else None
+        self.target_net.update_parameters(online)
+        k_g = self.keys(views['img_k'])
+        k_l = self.keys(views['patch_k']) if local else None
         # Detached copies: the queues are written in place below, before backward.
         neg_g = [self.queues[f'g_{n}'].negatives() for n in self.stage_names]
         neg_l = [self.queues[f'l_{n}'].negatives() for n in self.stage_names] if local else None

@@ -2,13 +2,12 @@
 from typing import Dict, List, Optional, Sequence
 
 import torch
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
 
-from ..utils.ema import ema_momentum
+from ..utils.ema import MomentumEncoder
 from ..utils.montage import MontageBatch
 from .montage_base import MontageSupervisor
 
@@ -70,14 +69,14 @@ class MCL(MontageSupervisor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.projector = MODELS.build(projector)
-        self.target_net = CosineEMA(
-            nn.ModuleList(self.online_modules()),
-            momentum=base_momentum,
-            end_momentum=end_momentum)
+        self.target_net = MomentumEncoder(self.online_modules(), base_momentum, end_momentum)
 
-    def online_modules(self) -> List[nn.Module]:
-        """Modules mirrored by the EMA target, in ``target_net.module`` order."""
-        return [self.backbone, self.neck, self.tile_head, self.projector]
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """Modules mirrored by the EMA target (``target_net.module.<name>``)."""
+        return dict(backbone=self.backbone,
+                    neck=self.neck,
+                    tile_head=self.tile_head,
+                    projector=self.projector)
 
     def embed_tiles(self, modules: Sequence[nn.Module],
                     batches: Sequence[MontageBatch]) -> List[Tensor]:
@@ -99,10 +98,10 @@ class MCL(MontageSupervisor):
              **kwargs) -> Dict[str, Tensor]:
         """Symmetrized multi-level InfoNCE; see the class docstring."""
         batches = self.assemble(inputs)
-        online = self.embed_tiles(self.online_modules(), batches)
+        online = self.embed_tiles(list(self.online_modules().values()), batches)
         with torch.no_grad():
-            self.target_net.update_parameters(nn.ModuleList(self.online_modules()))
-            target = self.embed_tiles(list(self.target_net.module), batches)
+            self.target_net.update_parameters(self.online_modules())
+            target = self.embed_tiles(list(self.target_net.module.values()), batches)
         losses = self.head.loss(online, target, batches)
-        losses['ema_momentum'] = torch.tensor(ema_momentum(self.target_net))
+        losses['ema_momentum'] = torch.tensor(self.target_net.current_momentum)
         return losses

@@ -2,17 +2,18 @@
 
 Written from the paper (the official code is CC-BY-NC and was not consulted).
 """
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models.selfsup import BaseSelfSupervisor
-from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
+
+from ..utils.ema import MomentumEncoder
+from ..utils.queue import NegativeQueue
 
 
 class RegionPoints(NamedTuple):
@@ -100,8 +101,9 @@ class PLRC(BaseSelfSupervisor):
     """Point-level region contrast on asymmetric MoCo v2.
 
     View v (``inputs[0]``) goes through the online encoder f^E (``backbone``), view v'
-    (``inputs[1]``) through the momentum encoder f^M (``target_net``, an EMA of
-    ``[backbone, neck, projector]``); there is no symmetrized second term. From the last
+    (``inputs[1]``) through the momentum encoder f^M (``target_net``, a
+    :class:`MomentumEncoder` of ``backbone``, ``neck`` and ``projector``); there is no
+    symmetrized second term. From the last
     backbone stage:
 
     - ``neck`` (MoCo v2's ``MoCoV2Neck``: average pool + MLP) gives the image embeddings
@@ -115,6 +117,10 @@ class PLRC(BaseSelfSupervisor):
       centre-aligned nearest sampling when needed); the point embeddings are read from the
       cells, and the losses are computed by the head
       (:class:`~mcl_plugin.models.heads.PLRCHead`: ``L_c``, ``L_a``, ``L_m``).
+
+    The MoCo queue of image keys is ``queues['image']`` (a :class:`NegativeQueue`); as in
+    DetCo, the head reads it as it was before the step, then the step's normalised keys of all
+    ranks are enqueued.
 
     The distillation student is ``A_{ik'}`` (online query points vs momentum key points) and
     the teacher ``A_{i'k'}`` (momentum points of view v' vs the same keys); the reasoning for
@@ -134,6 +140,8 @@ class PLRC(BaseSelfSupervisor):
         num_regions (int): ``N`` regions per image. Defaults to 16.
         num_points (int): ``P`` points per region. Defaults to 16.
         resolution (int): ``R``; 56 (the Table 3f default; Sec. 4.1 says 64).
+        queue_len (int): MoCo queue length (MoCo v2: 65536).
+        feat_dim (int): Image embedding width (the neck's output, 128).
         momentum (float): EMA momentum in mmengine's convention
             ``target = (1 - m) * target + m * online``; MoCo v2's 0.999 is ``0.001``.
         shuffle_bn (bool): MoCo's batch shuffle across GPUs for the momentum forward (a no-op
@@ -152,6 +160,8 @@ class PLRC(BaseSelfSupervisor):
                  num_regions: int = 16,
                  num_points: int = 16,
                  resolution: int = 56,
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
                  momentum: float = 0.001,
                  shuffle_bn: bool = True,
                  pretrained: Optional[str] = None,
@@ -170,38 +180,31 @@ class PLRC(BaseSelfSupervisor):
         self.resolution = resolution
         self.shuffle_bn = shuffle_bn
         self.distill_active = True
-        self.target_net = ExponentialMovingAverage(nn.ModuleList(self.online_modules()),
-                                                   momentum=momentum)
+        self.target_net = MomentumEncoder(self.online_modules(), momentum)
+        self.queues = nn.ModuleDict(dict(image=NegativeQueue(queue_len, feat_dim)))
 
-    def online_modules(self) -> List[nn.Module]:
-        """Modules mirrored by the momentum encoder, in ``target_net.module`` order."""
-        return [self.backbone, self.neck, self.projector]
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """Modules mirrored by the momentum encoder (``target_net.module.<name>``)."""
+        return dict(backbone=self.backbone, neck=self.neck, projector=self.projector)
 
     def set_distillation(self, active: bool) -> None:
         """Enable or disable the affinity distillation ``L_a`` (warm-up)."""
         self.distill_active = bool(active)
 
-    def encode(self, modules: List[nn.Module], images: Tensor):
+    def encode(self, modules: Mapping[str, nn.Module], images: Tensor) -> Tuple[Tensor, Tensor]:
         """``(image embeddings (B, D), dense map (B, D, R, R))`` of one encoder."""
-        backbone, neck, projector = modules
-        feats = backbone(images)
-        dense = projector(feats)[0]
+        feats = modules['backbone'](images)
+        dense = modules['projector'](feats)[0]
         dense = F.interpolate(dense,
                               size=(self.resolution, self.resolution),
                               mode='bilinear',
                               align_corners=False)
-        return neck(feats)[0], dense
+        return modules['neck'](feats)[0], dense
 
-    @torch.no_grad()
-    def encode_momentum(self, images: Tensor):
+    def encode_momentum(self, images: Tensor) -> Tuple[Tensor, Tensor]:
         """Momentum encoder on view v' (after the EMA update), with MoCo's shuffle BN."""
-        self.target_net.update_parameters(nn.ModuleList(self.online_modules()))
-        if self.shuffle_bn:
-            images, unshuffle = batch_shuffle_ddp(images)
-        z, dense = self.encode(list(self.target_net.module), images)
-        if self.shuffle_bn:
-            z, dense = batch_unshuffle_ddp(z, unshuffle), batch_unshuffle_ddp(dense, unshuffle)
-        return z, dense
+        self.target_net.update_parameters(self.online_modules())
+        return self.target_net(self.encode, images, shuffle_bn=self.shuffle_bn)
 
     def region_maps(self, data_samples: List[DataSample], device: torch.device) -> Tensor:
         """``(B, 2, R, R)`` region ids of both views from ``data_samples[i].region_masks``."""
@@ -234,11 +237,13 @@ class PLRC(BaseSelfSupervisor):
                                  device=query.device)[:, None].expand(-1, query.shape[1])
         losses = self.head.loss(z,
                                 z_k,
+                                self.queues['image'].negatives(),
                                 query.flatten(0, 1),
                                 key.flatten(0, 1),
                                 image_ids.flatten(),
                                 pts.regions[valid].flatten(),
                                 distill=self.distill_active)
+        self.queues['image'].enqueue(F.normalize(z_k, dim=1))
         losses['common_regions'] = pts.common.sum(1).float().mean()
         losses['valid_images'] = valid.float().mean()
         return losses

@@ -1,16 +1,15 @@
 """SoCo: Selective Object COntrastive learning (Wei et al., NeurIPS 2021)."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.selfsup import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
 
-from ..utils.ema import ema_momentum
+from ..utils.ema import MomentumEncoder
 from ..utils.roi_pool import boxes_to_rois
 
 
@@ -24,11 +23,13 @@ class SoCo(BaseSelfSupervisor):
     (``ConvFCRoIHead``: 4conv1fc, or res5 + global average pooling for C4) and the
     ``projector``. The online predictor output of a proposal in V1 regresses the EMA target's
     projection of the same proposal in every other view, and the other views' online outputs
-    regress V1's target projection (the symmetrized loss of Eq. 5-6):
+    regress V1's target projection (the symmetrized loss of Eq. 5-6, computed by
+    :class:`~mcl_plugin.models.heads.SoCoHead`):
 
     ``L = sum_{j>1} [ l(q(g(h_1)), g'(h'_j)) + l(q(g(h_j)), g'(h'_1)) ]`` with ``l`` the
-    ``head.loss`` (``CosineSimilarityLoss``; ``scale_factor=2`` is the paper's ``-2 cos``)
-    averaged over the ``B * K`` matched proposals.
+    head's ``CosineSimilarityLoss`` (``scale_factor=2`` is the paper's ``-2 cos``) averaged
+    over the ``B * K`` matched proposals. The EMA target is a :class:`MomentumEncoder` over
+    ``backbone``, ``neck`` (an ``nn.Identity`` for C4), ``tile_head`` and ``projector``.
 
     Args:
         backbone (dict): ResNet (``out_indices=(0, 1, 2, 3)`` for FPN, ``(2,)`` with 3 stages
@@ -38,7 +39,7 @@ class SoCo(BaseSelfSupervisor):
             ``tile_head`` is what the converter maps onto ``roi_head.bbox_head`` /
             ``roi_head.shared_head``.
         projector (dict): ``NonLinearNeck`` on the head output.
-        head (dict): ``LatentPredictHead`` (predictor + loss).
+        head (dict): ``SoCoHead`` (predictor + loss).
         roi_pooler (dict): ``MultiLevelRoIPooler``.
         base_momentum (float): EMA momentum in mmengine's convention
             (``target = (1 - m) * target + m * online``), cosine-annealed to ``end_momentum``;
@@ -72,15 +73,15 @@ class SoCo(BaseSelfSupervisor):
         self.tile_head = MODELS.build(tile_head)
         self.projector = MODELS.build(projector)
         self.loss_pairs = None if loss_pairs is None else [tuple(p) for p in loss_pairs]
-        self.target_net = CosineEMA(
-            nn.ModuleList(self.online_modules()),
-            momentum=base_momentum,
-            end_momentum=end_momentum)
+        self.target_net = MomentumEncoder(self.online_modules(), base_momentum, end_momentum)
 
-    def online_modules(self) -> List[nn.Module]:
-        """Modules mirrored by the EMA target, in ``target_net.module`` order."""
-        neck = self.neck if self.with_neck else nn.Identity()
-        return [self.backbone, neck, self.tile_head, self.projector]
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """Modules mirrored by the EMA target (``target_net.module.<name>``); C4 has an
+        ``nn.Identity`` neck (no parameters)."""
+        return dict(backbone=self.backbone,
+                    neck=self.neck if self.with_neck else nn.Identity(),
+                    tile_head=self.tile_head,
+                    projector=self.projector)
 
     def pairs(self, num_views: int) -> List[Tuple[int, int]]:
         """``(online view, target view)`` pairs of the loss."""
@@ -92,23 +93,22 @@ class SoCo(BaseSelfSupervisor):
             return list(self.loss_pairs)
         return [p for j in range(1, num_views) for p in ((0, j), (j, 0))]
 
-    def embed(self, modules: Sequence[nn.Module], image: Tensor, rois: Tensor) -> Tensor:
+    def embed(self, modules: Mapping[str, nn.Module], image: Tensor, rois: Tensor) -> Tensor:
         """Projected embedding of every roi of one view.
 
         Args:
-            modules: ``(backbone, neck, tile_head, projector)``, online or target.
+            modules: :meth:`online_modules` or their EMA copies.
             image (Tensor): ``(B, 3, H, W)`` view.
             rois (Tensor): ``(B * K, 5)`` rois in the view's pixels.
 
         Returns:
             Tensor: ``(B * K, D)``.
         """
-        backbone, neck, tile_head, projector = modules
-        feats = neck(backbone(image))
-        x = tile_head(self.roi_pooler(feats, rois))
+        feats = modules['neck'](modules['backbone'](image))
+        x = modules['tile_head'](self.roi_pooler(feats, rois))
         if x.dim() == 4:  # C4: res5 output -> global average pooling
             x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return projector([x])[0]
+        return modules['projector']([x])[0]
 
     @staticmethod
     def view_rois(data_samples: List[DataSample], num_views: int) -> List[Tensor]:
@@ -137,24 +137,9 @@ class SoCo(BaseSelfSupervisor):
         pairs = self.pairs(num_views)
         online_views = sorted({a for a, _ in pairs})
         target_views = sorted({b for _, b in pairs})
-        online_mods = self.online_modules()
-        pred = {v: self.head.predictor([self.embed(online_mods, inputs[v], rois[v])])[0]
-                for v in online_views}
-        with torch.no_grad():
-            self.target_net.update_parameters(nn.ModuleList(online_mods))
-            target_mods = list(self.target_net.module)
-            target = {v: self.embed(target_mods, inputs[v], rois[v]) for v in target_views}
-        losses: Dict[str, Tensor] = {}
-        counts: Dict[str, int] = {}
-        for a, b in pairs:
-            key = f'v{min(a, b) + 1}_v{max(a, b) + 1}'
-            loss = self.head.loss_module(pred[a], target[b].detach())
-            losses[f'loss_{key}'] = losses.get(f'loss_{key}', 0) + loss
-            with torch.no_grad():
-                cos = F.cosine_similarity(pred[a], target[b], dim=1).mean()
-            losses[f'cos_{key}'] = losses.get(f'cos_{key}', 0) + cos
-            counts[key] = counts.get(key, 0) + 1
-        for key, n in counts.items():
-            losses[f'cos_{key}'] = losses[f'cos_{key}'] / n
-        losses['ema_momentum'] = torch.tensor(ema_momentum(self.target_net))
+        online = {v: self.embed(self.online_modules(), inputs[v], rois[v]) for v in online_views}
+        self.target_net.update_parameters(self.online_modules())
+        target = {v: self.target_net(self.embed, inputs[v], rois[v]) for v in target_views}
+        losses = self.head.loss(online, target, pairs)
+        losses['ema_momentum'] = torch.tensor(self.target_net.current_momentum)
         return losses

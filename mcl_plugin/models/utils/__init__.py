@@ -1,4 +1,4 @@
-from .ema import ema_momentum
+from .ema import MomentumEncoder
 from .gather import all_gather_with_grad, rank_offset
 from .montage import (MontageAssembler, MontageBatch, assemble_montage, downsample,
                       joint_montages)
@@ -7,7 +7,7 @@ from .pos_embed import (CartesianGridStemEmbedding, LearnableStemEmbedding,
 from .tile_pool import TilePooler, montage_level_to_feature
 
 __all__ = [
-    'ema_momentum', 'all_gather_with_grad', 'rank_offset', 'MontageAssembler', 'MontageBatch',
+    'MomentumEncoder', 'all_gather_with_grad', 'rank_offset', 'MontageAssembler', 'MontageBatch',
     'assemble_montage', 'downsample', 'joint_montages', 'CartesianGridStemEmbedding',
     'LearnableStemEmbedding', 'SinCosStemEmbedding', 'build_stem_embedding', 'sincos_1d',
     'TilePooler', 'montage_level_to_feature'

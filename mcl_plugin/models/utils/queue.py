@@ -1,31 +1,15 @@
-"""FIFO queue of negative keys (MoCo), shared by DetCo and PLRC."""
-from typing import List
+"""FIFO queue of negative keys (MoCo), shared by DetCo and PLRC.
 
+Ownership: the algorithm holds its queues (``self.queues``, an ``nn.ModuleDict`` of
+:class:`NegativeQueue` named by what they hold, as mmpretrain's MoCo holds its queue); it passes
+:meth:`NegativeQueue.negatives` to the head's ``loss()`` and enqueues the step's keys after it.
+Heads never write queues.
+"""
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _gather_no_grad(x: Tensor) -> Tensor:
-    """Concatenate ``x`` (``(N_r, D)``) from every rank in rank order, without gradient.
-
-    Ranks may hold different ``N_r`` (e.g. a last batch without ``drop_last``): each rank's
-    tensor is padded to the largest size for the collective and trimmed afterwards.
-    """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    world = dist.get_world_size()
-    size = torch.tensor([x.shape[0]], dtype=torch.long, device=x.device)
-    sizes: List[Tensor] = [torch.zeros_like(size) for _ in range(world)]
-    dist.all_gather(sizes, size)
-    counts = [int(s.item()) for s in sizes]
-    n_max = max(counts)
-    if x.shape[0] < n_max:
-        x = torch.cat([x, x.new_zeros((n_max - x.shape[0], ) + tuple(x.shape[1:]))])
-    out = [torch.empty_like(x) for _ in range(world)]
-    dist.all_gather(out, x.contiguous())
-    return torch.cat([o[:c] for o, c in zip(out, counts)])
+from .gather import all_gather_no_grad
 
 
 class NegativeQueue(nn.Module):
@@ -68,7 +52,7 @@ class NegativeQueue(nn.Module):
         if keys.dim() != 2 or keys.shape[1] != self.dim:
             raise ValueError(f'NegativeQueue(dim={self.dim}).enqueue expects (N, {self.dim}) '
                              f'keys, got {tuple(keys.shape)}')
-        keys = _gather_no_grad(keys.detach()).to(self.queue.dtype)
+        keys = all_gather_no_grad(keys.detach()).to(self.queue.dtype)
         if keys.shape[0] > self.length:
             keys = keys[-self.length:]
         n, p = keys.shape[0], int(self.ptr.item())

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mcl_plugin.models.heads import DetCoHead, moco_info_nce
+from mcl_plugin.models.heads import DetCoHead
 from mcl_plugin.models.necks import DetCoNeck
 from mcl_plugin.registry import MODELS
 
@@ -34,23 +34,6 @@ def nce_reference(q, k, negs, t):
         neg = sum(math.exp(float(qi @ n) / t) for n in negs)
         total += -math.log(pos / (pos + neg))
     return total / q.shape[0]
-
-
-def test_moco_info_nce_analytic_case():
-    # q = k = e0, K negatives all e1 (orthogonal): L = log(1 + K * exp(-1/T)).
-    K = 5
-    q = torch.tensor([[1., 0., 0.]])
-    negs = torch.tensor([[0., 1., 0.]]).repeat(K, 1)
-    assert moco_info_nce(q, q, negs, T).item() == pytest.approx(math.log(1 + K * math.exp(-1 / T)),
-                                                                rel=1e-5)
-    # an anti-aligned positive is the worst case: log(1 + K * exp(1/T))
-    assert moco_info_nce(q, -q, negs, T).item() == pytest.approx(math.log(1 + K * math.exp(1 / T)),
-                                                                 rel=1e-5)
-    # The other queries' positives are not negatives: with a second query e2 (positive e2),
-    # e0 would add exp(0) to e2's denominator (and e2 to e0's) if in-batch keys were negatives.
-    q2 = torch.tensor([[1., 0., 0.], [0., 0., 1.]])
-    assert moco_info_nce(q2, q2, negs,
-                         T).item() == pytest.approx(math.log(1 + K * math.exp(-1 / T)), rel=1e-5)
 
 
 def _embeddings(n=3, d=6, k=7, stages=4, seed=0):
@@ -161,7 +144,8 @@ def _loss(model, inputs):
 
 def test_key_encoder_gets_no_gradient_and_follows_the_momentum_rule():
     model = MODELS.build(tiny_cfg(momentum=0.25))
-    assert isinstance(model.target_net.module[0], type(model.backbone))
+    assert list(model.target_net.module) == ['backbone', 'neck']
+    assert isinstance(model.target_net.module['backbone'], type(model.backbone))
     assert not any(p.requires_grad for p in model.target_net.parameters())
     losses, _ = _loss(model, views())
     assert sorted(losses) == sorted(f'loss_{t}_res{i}' for t in ('gg', 'll', 'gl')
@@ -174,7 +158,7 @@ def test_key_encoder_gets_no_gradient_and_follows_the_momentum_rule():
             assert p.grad is not None and p.grad.abs().sum() > 0, name
     # step 1 copies the online weights; step 2: key = (1 - m) * key + m * online
     online = model.neck.local_heads[3].mlp[0].weight
-    key = model.target_net.module[1].local_heads[3].mlp[0].weight
+    key = model.target_net.module['neck'].local_heads[3].mlp[0].weight
     assert torch.equal(key, online)
     before = key.detach().clone()
     with torch.no_grad():
@@ -193,10 +177,11 @@ def test_queues_hold_normalised_keys_and_loss_uses_the_old_queue():
     with torch.no_grad():
         views_ = model.split_views(inputs)
         q_g = model.neck.forward_global(model.backbone(views_['img_q']))
-        q_l = model._embed(model.backbone, model.neck.forward_local, views_['patch_q'])
-        bk, nk = model.target_net.module
+        q_l = model.encode(model.online_modules(), views_['patch_q'])
+        bk, nk = model.target_net.module['backbone'], model.target_net.module['neck']
         k_g = [F.normalize(k, dim=1) for k in nk.forward_global(bk(views_['img_k']))]
-        k_l = [F.normalize(k, dim=1) for k in model._embed(bk, nk.forward_local, views_['patch_k'])]
+        k_l = [F.normalize(k, dim=1) for k in model.encode(model.target_net.module,
+                                                           views_['patch_k'])]
     names = model.stage_names
     expect = model.head.loss(q_g, k_g, [old[f'g_{n}'] for n in names], q_l, k_l,
                              [old[f'l_{n}'] for n in names], names)

@@ -77,7 +77,7 @@ def _reference_contrast(q, k, img, reg, t):
 
 
 def test_point_contrast_same_region_positives_intra_and_inter_negatives():
-    head = PLRCHead(queue_len=8, feat_dim=4, point_temperature=0.2)
+    head = PLRCHead(point_temperature=0.2)
     img = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
     reg = torch.tensor([3, 3, 7, 7, 3, 3, 5, 5])  # region 3 in both images: not a positive
     q, k = torch.randn(8, 4), torch.randn(8, 4)
@@ -88,7 +88,7 @@ def test_point_contrast_same_region_positives_intra_and_inter_negatives():
     assert float(head.loss_contrast(same, same, img, reg)) == pytest.approx(math.log(8))
     # perfectly separated points: probability 1/2 on each of the 2 positives -> log 2
     basis = torch.eye(4)[[0, 0, 1, 1, 2, 2, 3, 3]]
-    sharp = PLRCHead(queue_len=8, feat_dim=4, point_temperature=0.01)
+    sharp = PLRCHead(point_temperature=0.01)
     assert float(sharp.loss_contrast(basis, basis, img, reg)) == pytest.approx(math.log(2),
                                                                                abs=1e-4)
     # an intra-image and an inter-image negative both enter the denominator
@@ -118,25 +118,40 @@ def test_affinity_distillation_teacher_is_momentum_student_is_online_query():
 
 
 def test_moco_loss_and_queue():
-    head = PLRCHead(queue_len=4, feat_dim=4, image_temperature=0.2)
-    head.queue.queue.copy_(torch.eye(4)[[2, 3, 2, 3]])
+    head = PLRCHead(image_temperature=0.2)
+    negatives = torch.eye(4)[[2, 3, 2, 3]]
     q = torch.eye(4)[:2]
     expected = -math.log(math.exp(5) / (math.exp(5) + 4))  # l_pos = 1/0.2, l_neg = 0
-    assert float(head.loss_image(q, q)) == pytest.approx(expected, rel=1e-5)
-    ptr = int(head.queue.ptr)
-    head.loss(q, q * 3, torch.zeros(0, 4), torch.zeros(0, 4),
-              torch.zeros(0).long(),
-              torch.zeros(0).long())
-    assert torch.allclose(head.queue.queue[ptr:ptr + 2], q)  # normalised keys enqueued
-    assert int(head.queue.ptr) == (ptr + 2) % 4
+    assert float(head.loss_image(q, q, negatives)) == pytest.approx(expected, rel=1e-5)
+    out = head.loss(q, q * 3, negatives, torch.zeros(0, 4), torch.zeros(0, 4),
+                    torch.zeros(0).long(),
+                    torch.zeros(0).long())
+    assert float(out['image_nce']) == pytest.approx(expected, rel=1e-5)
+    # the algorithm owns the queue: the loss uses it as it was, then this step's normalised
+    # keys of all ranks are enqueued
+    model = tiny_plrc()
+    queue = model.queues['image']
+    queue.queue.copy_(F.normalize(torch.randn(32, 16), dim=1))
+    old = queue.queue.clone()
+    inputs, samples = tiny_batch()
+    losses = model.loss(inputs, samples)
+    with torch.no_grad():
+        z = model.encode(model.online_modules(), inputs[0])[0]
+        z_k = model.encode(model.target_net.module, inputs[1])[0]
+    assert float(losses['image_nce']) == pytest.approx(
+        float(head.loss_image(z, z_k, old)), rel=1e-4)
+    assert int(queue.ptr) == 4 and torch.equal(queue.queue[4:], old[4:])
+    assert torch.allclose(queue.queue[:4], F.normalize(z_k, dim=1), atol=1e-5)
 
 
 def test_weights_and_warmup_switch():
     torch.manual_seed(0)
-    head = PLRCHead(queue_len=16, feat_dim=8, alpha=0.5, beta=0.7)
+    head = PLRCHead(alpha=0.5, beta=0.7)
     img = torch.arange(4).repeat_interleave(4)
     reg = torch.tensor([0, 0, 1, 1] * 4)
-    args = (torch.randn(4, 8), torch.randn(4, 8), torch.randn(16, 8, requires_grad=True),
+    negatives = F.normalize(torch.randn(16, 8), dim=1)
+    args = (torch.randn(4, 8), torch.randn(4, 8), negatives,
+            torch.randn(16, 8, requires_grad=True),
             torch.randn(16, 8), img, reg)
     on = head.loss(*args, distill=True)
     off = head.loss(*args, distill=False)
@@ -148,9 +163,9 @@ def test_weights_and_warmup_switch():
     assert float(off['affinity_ce']) == pytest.approx(float(on['affinity_ce']))  # still logged
     assert float(off['loss_point_contrast']) == pytest.approx(float(on['loss_point_contrast']))
     # during the warm-up the point gradient comes from L_c only
-    g_off = torch.autograd.grad(off['loss_point_contrast'] + off['loss_distill'], args[2])[0]
-    g_c = torch.autograd.grad(on['loss_point_contrast'], args[2], retain_graph=True)[0]
-    g_on = torch.autograd.grad(on['loss_point_contrast'] + on['loss_distill'], args[2])[0]
+    g_off = torch.autograd.grad(off['loss_point_contrast'] + off['loss_distill'], args[3])[0]
+    g_c = torch.autograd.grad(on['loss_point_contrast'], args[3], retain_graph=True)[0]
+    g_on = torch.autograd.grad(on['loss_point_contrast'] + on['loss_distill'], args[3])[0]
     assert torch.allclose(g_off, g_c) and not torch.allclose(g_on, g_c)
 
 
@@ -178,6 +193,8 @@ def tiny_plrc(momentum=0.001):
              num_regions=4,
              num_points=4,
              momentum=momentum,
+             queue_len=32,
+             feat_dim=16,
              backbone=dict(type='mmdet.ResNet',
                            depth=18,
                            out_indices=(3, ),
@@ -185,7 +202,7 @@ def tiny_plrc(momentum=0.001):
              neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=64, out_channels=16),
              projector=dict(type='PLRCDenseNeck', in_channels=512, hid_channels=64,
                             out_channels=16),
-             head=dict(type='PLRCHead', queue_len=32, feat_dim=16)))
+             head=dict(type='PLRCHead')))
 
 
 def tiny_batch(b=4, size=64):
@@ -208,16 +225,17 @@ def test_no_gradient_into_the_momentum_encoder_and_ema_convention():
     assert float(losses['valid_images']) == 1.0
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     target = model.target_net.module
+    assert list(target) == ['backbone', 'neck', 'projector']
     assert all(not p.requires_grad and p.grad is None for p in model.target_net.parameters())
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
     assert model.projector.mlp[0].weight.grad.abs().sum() > 0
     assert model.neck.mlp[0].weight.grad.abs().sum() > 0
     # mmengine convention: target = (1 - m) * target + m * online, here m = 0.5
-    before = target[0].conv1.weight.detach().clone()
+    before = target['backbone'].conv1.weight.detach().clone()
     with torch.no_grad():
         model.backbone.conv1.weight.add_(1.0)
     model.loss(inputs, samples)
-    assert torch.allclose(target[0].conv1.weight,
+    assert torch.allclose(target['backbone'].conv1.weight,
                           0.5 * before + 0.5 * model.backbone.conv1.weight,
                           atol=1e-6)
 

@@ -8,7 +8,6 @@ from mmengine.config import Config
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mcl_plugin.models.utils.ema import ema_momentum
 from mcl_plugin.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -43,7 +42,7 @@ def tiny_fpn_cfg(**kwargs):
                        fc_out_channels=64, norm_cfg=BN),
         projector=dict(type='NonLinearNeck', in_channels=64, hid_channels=64, out_channels=32,
                        num_layers=2, with_avg_pool=False, norm_cfg=dict(type='BN1d')),
-        head=dict(type='LatentPredictHead',
+        head=dict(type='SoCoHead',
                   loss=dict(type='CosineSimilarityLoss', shift_factor=0.0, scale_factor=2.0),
                   predictor=dict(type='NonLinearNeck', in_channels=32, hid_channels=64,
                                  out_channels=32, num_layers=2, with_avg_pool=False,
@@ -126,14 +125,15 @@ def test_gradients_reach_online_modules_not_the_target(message_hub):
     assert not any(p.requires_grad for p in model.target_net.parameters())
     # the target is an EMA copy of backbone/neck/tile_head/projector (no predictor)
     ema = model.target_net.module
-    assert [type(m).__name__ for m in ema] == ['ResNet', 'FPN', 'ConvFCRoIHead', 'NonLinearNeck']
-    before = ema[0].conv1.weight.clone()
-    m = ema_momentum(model.target_net)  # 0.01 annealed by one cosine step of 10
+    assert {k: type(m).__name__ for k, m in ema.items()} == dict(
+        backbone='ResNet', neck='FPN', tile_head='ConvFCRoIHead', projector='NonLinearNeck')
+    before = ema['backbone'].conv1.weight.clone()
+    m = model.target_net.current_momentum  # 0.01 annealed by one cosine step of 10
     assert 0.009 < m < 0.01
     with torch.no_grad():
         model.backbone.conv1.weight.add_(1.0)
     model.loss(inputs, samples)  # one EMA step: target moves by m of the gap
-    assert torch.allclose(ema[0].conv1.weight, before + m, atol=1e-5)
+    assert torch.allclose(ema['backbone'].conv1.weight, before + m, atol=1e-5)
 
 
 def test_four_views_and_custom_pairs(message_hub):
@@ -169,7 +169,8 @@ def test_c4_variant_res5_head(message_hub):
     assert model.backbone.layer3[0].conv1.weight.grad.abs().sum() > 0
     keys = model.state_dict()
     assert any(k.startswith('tile_head.layer4.') for k in keys)  # -> roi_head.shared_head
-    assert not any(k.startswith('neck.') for k in keys)
+    assert not any(k.startswith(('neck.', 'target_net.module.neck.')) for k in keys)
+    assert any(k.startswith('target_net.module.tile_head.layer4.') for k in keys)
 
 
 def test_paper_configs():

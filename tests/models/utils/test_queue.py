@@ -82,13 +82,18 @@ def test_inplace_write_is_loud_and_negatives_copy_is_safe():
 
 
 WORKER = r"""
-import importlib.util, os, sys
+import importlib.util, os, sys, types
 import torch
 import torch.distributed as dist
 rank, port, path, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-# Load queue.py alone: importing the whole mcl_plugin package per process is slow.
-spec = importlib.util.spec_from_file_location('queue_under_test', path)
+# Load queue.py (and the gather.py it imports) alone: importing the whole mcl_plugin package per
+# process is slow. A bare package object gives the relative import its folder.
+pkg = types.ModuleType('utils_under_test')
+pkg.__path__ = [os.path.dirname(path)]
+sys.modules['utils_under_test'] = pkg
+spec = importlib.util.spec_from_file_location('utils_under_test.queue', path)
 mod = importlib.util.module_from_spec(spec)
+sys.modules['utils_under_test.queue'] = mod
 spec.loader.exec_module(mod)
 dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
 torch.manual_seed(rank)  # different random init per rank
