@@ -13,8 +13,10 @@ Recognised source layouts (a leading ``module.`` is stripped from every key):
   (mmdet ``ResNet`` or ``SwinTransformer`` keys), ``neck.*`` (mmdet ``FPN`` keys),
   ``tile_head.shared_convs.*`` (four mmcv ``ConvModule`` = mmdet ``Shared4Conv1FCBBoxHead``'s
   ``shared_convs``), ``tile_head.layer4.*`` (C4 variant: an mmdet ``ResLayer``), and an EMA target
-  ``target_net.module.<K>.*`` (an mmengine/mmpretrain ``CosineEMA`` around a ``ModuleList`` of
-  online modules; *K* is matched to an online prefix by key names and shapes);
+  ``target_net.module.<name>.*`` (a ``MomentumEncoder`` over named online modules; ``--use-ema``
+  renames the prefix to ``<name>.*``). Checkpoints written before the EMA was named hold
+  ``target_net.module.<K>.*``; *K* indexes the algorithm's module order
+  (:data:`LEGACY_EMA_ORDERS`);
 * mmpretrain BYOL / MoCo v2 / MoCo v3 / DenseCL checkpoints and mmselfsup 1.x checkpoints (same
   layout): ``backbone.*`` is kept; their ``neck.*`` is a projector MLP, not an FPN, and is dropped;
   ``target_net.*`` / ``momentum_encoder.*`` / ``encoder_k.*`` are their momentum encoders.
@@ -56,6 +58,15 @@ META_KEY = 'mcl_plugin_convert'
 #: Wrappers of EMA / momentum copies: mmpretrain ``target_net`` (BYOL, plugin algorithms),
 #: ``momentum_encoder`` (MoCo v3), ``encoder_k`` (MoCo v2, DenseCL, mmselfsup 0.x).
 EMA_WRAPPERS = ('target_net', 'momentum_encoder', 'encoder_k')
+#: Module order of the old positional EMA layout (``target_net.module.<K>``), picked by the
+#: first marker among the checkpoint's online modules: MCL / SoCo (``tile_head``; SoCo C4 has no
+#: neck, its ``1`` is empty), PLRC (``projector``), then DetCo and mmpretrain / mmselfsup BYOL,
+#: MoCo and DenseCL (``nn.Sequential(backbone, neck)``).
+LEGACY_EMA_ORDERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ('tile_head', ('backbone', 'neck', 'tile_head', 'projector')),
+    ('projector', ('backbone', 'neck', 'projector')),
+    ('', ('backbone', 'neck')),
+)
 #: First key components that identify a bare (prefix-less) backbone state dict.
 BACKBONE_ROOTS = ('conv1', 'bn1', 'stem', 'layer1', 'patch_embed', 'stages', 'absolute_pos_embed')
 
@@ -316,69 +327,63 @@ def _is_backbone_only(state: Mapping[str, torch.Tensor], target: Mapping[str, Sh
     return hits >= len(state) / 2 or roots >= len(state) / 2
 
 
+def _ema_prefixes(state: Mapping[str, torch.Tensor]) -> Dict[str, str]:
+    """EMA sub-module prefix -> the online prefix it replaces.
+
+    Named layout (:class:`~mcl_plugin.models.utils.MomentumEncoder`):
+    ``target_net.module.<name>`` -> ``<name>``. Old positional layout
+    (``target_net.module.<K>``: plugin checkpoints written before the EMA was named, and
+    mmpretrain / mmselfsup BYOL, MoCo, DenseCL): ``<K>`` is the K-th name of the
+    algorithm's module order in :data:`LEGACY_EMA_ORDERS`.
+    """
+    pattern = re.compile(r'^((?:%s)\.(?:module\.)?)([^.]+)\.' % '|'.join(EMA_WRAPPERS))
+    tops = {k.split('.', 1)[0] for k in state if not pattern.match(k)}
+    order = next(o for marker, o in LEGACY_EMA_ORDERS if not marker or marker in tops)
+    prefixes: Dict[str, str] = OrderedDict()
+    for k in state:
+        m = pattern.match(k)
+        if not m or m.group(0)[:-1] in prefixes:
+            continue
+        name = m.group(2)
+        if name.isdigit():
+            if int(name) >= len(order):
+                raise ConversionError(f'EMA key {k}: sub-module {name} of the old positional '
+                                      f'layout, but the module order {order} has '
+                                      f'{len(order)} entries.')
+            name = order[int(name)]
+        prefixes[m.group(0)[:-1]] = name
+    return prefixes
+
+
 def _select_ema(state: StateDict, use_ema: bool,
                 dropped: Dict[str, List[str]]) -> Tuple[StateDict, List[str]]:
-    """Keep the online weights, or swap in the EMA target's copies (``use_ema``).
-
-    EMA sub-modules (``target_net.module.<K>``) are assigned to online top-level prefixes by the
-    overlap of their ``(key suffix, shape)`` sets, so the order inside the EMA does not matter.
-    """
-    wrappers = '|'.join(EMA_WRAPPERS)
-    pattern = re.compile(r'^(%s)\.(?:module\.)?(.+)$' % wrappers)
-    ema = OrderedDict((m.group(2), v) for k, v in state.items()
-                      if (m := pattern.match(k)) and k.split('.')[1] != 'steps')
+    """Keep the online weights, or swap in the EMA target's copies (``use_ema``): a prefix
+    rename (:func:`_ema_prefixes`) that replaces every online module with an EMA copy."""
     if not use_ema:
         return state, []
-    if not ema:
+    prefixes = _ema_prefixes(state)
+    if not prefixes:
         raise ConversionError('--use-ema was given but the checkpoint has no EMA / momentum '
                               f'target (no key starts with {", ".join(EMA_WRAPPERS)}). Convert '
                               'without --use-ema.')
-    online: Dict[str, Dict[str, Shape]] = defaultdict(dict)
+    wrappers = tuple(w + '.' for w in EMA_WRAPPERS)
+    replaced = set(prefixes.values())
+    result: StateDict = OrderedDict()
+    ema: StateDict = OrderedDict()
     for k, v in state.items():
-        if not pattern.match(k) and '.' in k:
-            top, rest = k.split('.', 1)
-            online[top][rest] = tuple(v.shape)
-    groups: Dict[str, Dict[str, torch.Tensor]] = defaultdict(OrderedDict)
-    for k, v in ema.items():
-        head, _, rest = k.partition('.')
-        groups[head][rest] = v
-    if not all(g.isdigit() or g in online for g in groups):
-        groups = OrderedDict([('', OrderedDict(ema))])  # an EMA of a single module
-    scores = []
-    for g, tensors in groups.items():
-        g_set = {(k, tuple(v.shape)) for k, v in tensors.items()}
-        for top, shapes in online.items():
-            o_set = set(shapes.items())
-            score = len(g_set & o_set) / max(len(g_set | o_set), 1)
-            scores.append((score + (1.0 if g == top else 0.0), g, top))
-    assigned: Dict[str, str] = OrderedDict()
-    for score, g, top in sorted(scores, key=lambda s: -s[0]):
-        if score >= 0.5 and g not in assigned and top not in assigned.values():
-            assigned[g] = top
-    notes = []
-    result = OrderedDict((k, v) for k, v in state.items() if not pattern.match(k))
-    for k in state:
-        if pattern.match(k) and k.split('.')[1] == 'steps':
+        src = next((p for p in prefixes if k.startswith(p + '.')), None)
+        if src is not None:
+            ema[prefixes[src] + k[len(src):]] = v
+        elif k.startswith(wrappers):
             dropped.setdefault(_EMA_STEPS, []).append(k)
-    for g, top in assigned.items():
-        for k in [k for k in result if k.startswith(top + '.')]:
+        elif k.split('.', 1)[0] in replaced:
             dropped.setdefault(_REPLACED_BY_EMA, []).append(k)
-            del result[k]
-        for rest, v in groups[g].items():
-            result[f'{top}.{rest}'] = v
-        where = f'EMA sub-module {g}' if g else 'EMA module'
-        notes.append(f'{where} -> {top}.* (matched by key names and shapes)')
-    if not assigned:
-        raise ConversionError('--use-ema: the EMA target matches none of the online modules '
-                              f'({sorted(online)}) by key names and shapes.')
-    unused = [g for g in groups if g not in assigned]
-    if unused:
-        notes.append(f'EMA sub-modules {unused} match no online module and are dropped')
-    no_ema = [
-        t for t in online
-        if t not in assigned.values() and t in {r.source.split('.')[0]
-                                                for r in MAPPING_RULES}
-    ]
+        else:
+            result[k] = v
+    result.update(ema)
+    notes = [f'EMA {src}.* -> {top}.*' for src, top in prefixes.items()]
+    online = {k.split('.', 1)[0] for k in state if not k.startswith(wrappers)}
+    no_ema = sorted((online & {r.source.split('.')[0] for r in MAPPING_RULES}) - replaced)
     if no_ema:
         notes.append(f'{no_ema} have no EMA copy: their online weights are used')
     return result, notes

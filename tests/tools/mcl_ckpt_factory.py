@@ -85,8 +85,9 @@ class PosEmbed(nn.Module):
 
 
 class PretrainModel(nn.Module):
-    """Container with the plugin's attribute names; ``target_net`` is mmpretrain's CosineEMA
-    around ``ModuleList([backbone, neck, tile_head, projector])`` with different values."""
+    """Container with the plugin's attribute names; ``target_net`` is the plugin's
+    ``MomentumEncoder`` over ``backbone``, ``neck``, ``tile_head``, ``projector`` (keys
+    ``target_net.module.<name>.*``) with different values."""
 
     def __init__(self,
                  backbone: nn.Module,
@@ -95,7 +96,7 @@ class PretrainModel(nn.Module):
                  seed: int = 1,
                  with_ema: bool = True) -> None:
         super().__init__()
-        from mmpretrain.models.utils import CosineEMA
+        from mcl_plugin.models.utils import MomentumEncoder
         backbone.stem_pe = PosEmbed()
         self.backbone = backbone
         if neck is not None:
@@ -106,8 +107,10 @@ class PretrainModel(nn.Module):
         self.head.predictor = nn.Linear(32, 32)
         randomize(self, seed)
         if with_ema:
-            online = [backbone] + ([neck] if neck is not None else []) + [tile_head, self.projector]
-            self.target_net = CosineEMA(nn.ModuleList(online), momentum=0.01)
+            online = dict(backbone=backbone, neck=neck, tile_head=tile_head,
+                          projector=self.projector)
+            online = {k: m for k, m in online.items() if m is not None}
+            self.target_net = MomentumEncoder(online, momentum=0.01, end_momentum=0.)
             randomize(self.target_net.module, seed + 100)
 
 

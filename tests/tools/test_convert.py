@@ -81,11 +81,12 @@ def test_use_ema_takes_the_target_network(r18, tmp_path):
     assert report.ok, report.format()
     out = load_out(dst)['state_dict']
     ema = model.target_net.module
-    assert torch.equal(out['backbone.conv1.weight'], ema[0].conv1.weight)
+    assert torch.equal(out['backbone.conv1.weight'], ema['backbone'].conv1.weight)
     assert not torch.equal(out['backbone.conv1.weight'], model.backbone.conv1.weight)
-    assert torch.equal(out['neck.fpn_convs.3.conv.weight'], ema[1].fpn_convs[3].conv.weight)
+    assert torch.equal(out['neck.fpn_convs.3.conv.weight'],
+                       ema['neck'].fpn_convs[3].conv.weight)
     assert torch.equal(out['roi_head.bbox_head.shared_convs.2.bn.running_var'],
-                       ema[2].shared_convs[2].bn.running_var)
+                       ema['tile_head'].shared_convs[2].bn.running_var)
     assert load_out(dst)['meta']['mcl_plugin_convert']['use_ema'] is True
     assert any('backbone.*' in n for n in report.notes)
 
@@ -202,7 +203,7 @@ def test_swin_t_mask_rcnn(tmp_path):
     report = convert_checkpoint(src, str(tmp_path / 'out.pth'), SWIN, use_ema=True)
     assert report.ok, report.format()
     out = load_out(str(tmp_path / 'out.pth'))['state_dict']
-    ema = model.target_net.module[0].state_dict()
+    ema = model.target_net.module['backbone'].state_dict()
     backbone = report.module('backbone')
     assert backbone.matched == backbone.target_keys
     for k in backbone.target_keys:
