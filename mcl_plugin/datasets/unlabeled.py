@@ -50,6 +50,49 @@ def _relative_note(path: str) -> str:
             'train_dataloader.dataset.data_root=/abs/path/)')
 
 
+def image_decode_error(path: str,
+                       backend: str = 'cv2',
+                       flag: str = 'color',
+                       backend_args: Optional[dict] = None) -> Optional[str]:
+    """Why ``path`` cannot be used as a training image, or None if it decodes cleanly.
+
+    Decodes like mmcv's ``LoadImageFromFile`` (``backend``, ``flag``) and also refuses JPEGs that
+    libjpeg decodes only with warnings ("Corrupt JPEG data", "Premature end of JPEG file"): the
+    decoder returns a picture whose damaged part is grey or garbage. Shared by the dataset's
+    ``check_images`` and by the proposal generator, so both agree on which files are usable.
+
+    Args:
+        path (str): Image file.
+        backend, flag, backend_args: As in ``LoadImageFromFile``.
+
+    Returns:
+        str | None: A short reason (``'is empty (0 bytes)'``, ...), or None.
+    """
+    import mmcv
+
+    try:
+        content = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        return 'does not exist (removed after the dataset was listed?)'
+    except OSError as err:
+        return f'cannot be read ({type(err).__name__}: {err})'
+    if not content:
+        return 'is empty (0 bytes)'
+    try:
+        with _stderr_of_c_libraries() as messages:
+            img = mmcv.imfrombytes(content, flag=flag, backend=backend)
+    except Exception as err:  # noqa: BLE001 - any decoder failure means unreadable
+        return f'cannot be decoded by {backend} ({type(err).__name__}: {err})'
+    if img is None or img.size == 0:
+        return f'cannot be decoded by {backend} (corrupt, truncated or not an image)'
+    damaged = [m.strip() for m in messages[0].splitlines()
+               if 'Corrupt JPEG data' in m or 'Premature end of JPEG' in m]
+    if damaged:  # libjpeg decoded it anyway: parts of the picture are garbage
+        return (f'decodes only with libjpeg warnings ({len(damaged)}: {damaged[0]}), i.e. parts '
+                'of the picture are garbage')
+    return None
+
+
 class UnreadableImageError(OSError):
     """An image file of the dataset cannot be read or decoded (the message names the file and
     the fix)."""
@@ -267,38 +310,10 @@ class UnlabeledImageDataset(BaseDataset):
         return 'cv2', 'color', None
 
     def image_decode_error(self, path: str) -> Optional[str]:
-        """Why ``path`` cannot be decoded the way the pipeline decodes it.
-
-        Args:
-            path (str): Image file.
-
-        Returns:
-            str | None: A short reason (``'is empty (0 bytes)'``, ...), or None if the file
-            decodes to a non-empty image.
-        """
-        import mmcv
-
+        """Why ``path`` cannot be decoded the way the pipeline decodes it (see
+        :func:`image_decode_error`)."""
         backend, flag, backend_args = self._decoder()
-        try:
-            content = fileio.get(path, backend_args=backend_args)
-        except FileNotFoundError:
-            return 'does not exist (removed after the dataset was listed?)'
-        except OSError as err:
-            return f'cannot be read ({type(err).__name__}: {err})'
-        if not content:
-            return 'is empty (0 bytes)'
-        try:
-            with _stderr_of_c_libraries() as messages:
-                img = mmcv.imfrombytes(content, flag=flag, backend=backend)
-        except Exception as err:  # noqa: BLE001 - any decoder failure means unreadable
-            return f'cannot be decoded by {backend} ({type(err).__name__}: {err})'
-        if img is None or img.size == 0:
-            return f'cannot be decoded by {backend} (corrupt, truncated or not an image)'
-        corrupt = [m for m in messages[0].splitlines() if 'Corrupt JPEG data' in m]
-        if corrupt:  # libjpeg decoded it anyway: parts of the picture are garbage
-            return (f'decodes only with libjpeg warnings ({len(corrupt)}: {corrupt[0].strip()}), '
-                    'i.e. parts of the picture are garbage')
-        return None
+        return image_decode_error(path, backend, flag, backend_args)
 
     def prepare_data(self, idx: int) -> Any:
         """The pipeline's output for item ``idx``; a file that cannot be decoded raises

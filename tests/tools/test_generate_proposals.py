@@ -114,3 +114,25 @@ def test_runner_trains_demo_config_3_iters(proposals, small_data, tmp_path):
         assert np.isfinite(row['loss']) and -8.0 <= row['loss'] <= 8.0
         assert {'loss_v1_v2', 'loss_v1_v3', 'cos_v1_v2', 'ema_momentum'} <= set(row)
         assert abs(row['loss'] - row['loss_v1_v2'] - row['loss_v1_v3']) < 1e-3
+
+
+def test_a_truncated_jpeg_gets_no_proposals_like_it_gets_no_training(tmp_path):
+    """Issue 21 item 6: cv2.imread decodes a truncated JPEG (libjpeg: "Premature end of JPEG
+    file"), so it got proposals, while training (mmcv's imfrombytes) rejects it."""
+    from PIL import Image
+
+    from mcl_plugin.datasets import UnlabeledImageDataset
+    from tools.proposals import ProposalFilter, SelectiveSearchConfig
+    from tools.proposals.generate import process_image
+    rng = np.random.default_rng(0)
+    img = tmp_path / 'imgs' / 'cut.jpg'
+    img.parent.mkdir()
+    Image.fromarray(rng.integers(0, 255, (96, 128, 3), np.uint8)).save(img, quality=90)
+    data = img.read_bytes()
+    img.write_bytes(data[:len(data) * 2 // 3])
+    import cv2
+    assert cv2.imread(str(img)) is not None  # OpenCV alone accepts it
+    rec = process_image(str(img), 'cut.jpg', SelectiveSearchConfig(), ProposalFilter())
+    reason = UnlabeledImageDataset(data_prefix=str(img.parent)).image_decode_error(str(img))
+    assert reason is not None and 'boxes' not in rec
+    assert rec['error'] == f'image {str(img)!r} {reason}'

@@ -11,6 +11,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mcl_plugin.datasets.proposals import FORMAT_NAME, FORMAT_VERSION
+from mcl_plugin.datasets.unlabeled import image_decode_error
 
 from .filters import ProposalFilter
 from .search import SelectiveSearchConfig, opencv_selective_search
@@ -27,6 +28,11 @@ def process_image(path: str, file_name: str, ss_cfg: SelectiveSearchConfig,
     """
     import cv2
     start = time.perf_counter()
+    # The dataset's own check (check_images=True): a file training would reject (truncated,
+    # corrupt, decodable only with libjpeg warnings) gets no proposals either.
+    reason = image_decode_error(path)
+    if reason is not None:
+        return dict(file_name=file_name, error=f'image {path!r} {reason}')
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         return dict(file_name=file_name, error=f'cannot read image {path!r}')
