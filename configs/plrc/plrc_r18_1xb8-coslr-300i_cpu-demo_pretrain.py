@@ -13,10 +13,10 @@ batch_size = 8
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     resolution=resolution,
+    queue_len=512,
     backbone=dict(depth=18, norm_cfg=norm_cfg),
     neck=dict(in_channels=512, hid_channels=512),
-    projector=dict(in_channels=512, hid_channels=512),
-    head=dict(queue_len=512))
+    projector=dict(in_channels=512, hid_channels=512))
 train_dataloader = dict(batch_size=batch_size)
 
 warmup_iters = 100
