@@ -149,12 +149,13 @@ def last_checkpoint(work_dir: str) -> str:
 def export_weights(checkpoint: str, dst: str) -> str:
     """Write a tensors-only copy (``state_dict`` + ``meta.dataset_meta``) of a runner checkpoint.
 
-    torch>=2.6 loads with ``weights_only=True`` by default and mmengine 0.10 does not override
-    it, so ``tools/test.py`` cannot read runner checkpoints (they pickle ``HistoryBuffer``s in
-    ``message_hub``). The fine-tune checkpoint was written by this very chain, so it is trusted.
+    Read through the allow-list of :mod:`mcl_plugin.utils.checkpoint` (runner checkpoints load
+    with ``weights_only=True``; nothing else is unpickled).
     """
     import torch
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+
+    from mcl_plugin.utils.checkpoint import load_checkpoint_file
+    ckpt = load_checkpoint_file(checkpoint)
     meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
     dataset_meta = {
         k: v

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import math
 import os.path as osp
+import sys
 
 import cv2
 import pytest
@@ -171,3 +172,20 @@ def test_probe_tool_on_small_data(tmp_path, small_data, mcl_checkpoint):
         str(root), '--out-dir',
         str(out / 'bad'), '--workers', '0', '--max-items', '4'
     ]) == 1
+
+
+def test_probe_refuses_a_crafted_pickle_without_trust(tmp_path, small_data, capsys):
+    """Issue 21 item 4: the probe reads checkpoints like the converter, never running code."""
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'utils'))
+    from test_checkpoint import _Payload
+    marker = tmp_path / 'payload_ran'
+    crafted = tmp_path / 'crafted.pth'
+    from mmdet.models.backbones import ResNet
+    state = {f'backbone.{k}': v for k, v in ResNet(depth=18).state_dict().items()}
+    torch.save(dict(state_dict=state, meta=dict(x=_Payload(str(marker)))), crafted)
+    assert _tool().main([
+        f'x={crafted}', '--data-root',
+        str(small_data / 'objects_coco'), '--out-dir',
+        str(tmp_path / 'out'), '--workers', '0', '--max-items', '4'
+    ]) == 1
+    assert '--trust-checkpoint' in capsys.readouterr().err and not marker.exists()

@@ -70,6 +70,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    default=None,
                    help='only the first N instances of each split (smoke runs)')
     p.add_argument('--seed', type=int, default=0, help='seed of random and of t-SNE')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='unpickle checkpoints that hold Python objects outside the allow-list '
+                   '(runs code stored in the file: only for files you trust)')
     return p.parse_args(argv)
 
 
@@ -97,7 +100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  batch_size=args.batch_size,
                                  num_workers=args.workers,
                                  max_items=args.max_items,
-                                 seed=args.seed)
+                                 seed=args.seed,
+                                 trust=args.trust_checkpoint)
     except ConversionError as e:
         print(f'knn_probe: error: {e}', file=sys.stderr)
         return 1

@@ -153,7 +153,8 @@ def _quiet_init_weights(module: nn.Module) -> None:
 def load_backbone(source: str,
                   backbone_cfg: Optional[Mapping] = None,
                   use_ema: bool = False,
-                  seed: int = 0) -> LoadedBackbone:
+                  seed: int = 0,
+                  trust: bool = False) -> LoadedBackbone:
     """Build a backbone and fill it from a checkpoint (or initialise it randomly).
 
     Args:
@@ -162,6 +163,8 @@ def load_backbone(source: str,
             checkpoint (ResNets), :data:`DEFAULT_BACKBONE` for ``random``.
         use_ema (bool): Take the EMA / momentum target's backbone instead of the online one.
         seed (int): Seed of the random initialisation.
+        trust (bool): Unpickle a checkpoint outside the allow-list in full
+            (``--trust-checkpoint``; runs code stored in the file).
 
     Returns:
         LoadedBackbone: The backbone in eval mode and how it was loaded.
@@ -178,7 +181,7 @@ def load_backbone(source: str,
         _quiet_init_weights(module)
         module.eval()  # (mmdet's ResNet.train() returns None, so no chaining)
         return LoadedBackbone(module, cfg, '-', [f'random initialisation (seed {seed})'])
-    state, _, notes = load_source_checkpoint(source)
+    state, _, notes = load_source_checkpoint(source, trust)
     if backbone_cfg is None:
         backbone_cfg = infer_resnet_cfg(state)
         if backbone_cfg is None:

@@ -56,7 +56,8 @@ def run_probe(specs: Sequence[str],
               num_workers: int = 0,
               max_items: Optional[int] = None,
               seed: int = 0,
-              log=print) -> Tuple[List[ProbeResult], dict]:
+              log=print,
+              trust: bool = False) -> Tuple[List[ProbeResult], dict]:
     """k-NN probe of several checkpoints on the object crops of a COCO set.
 
     Writes ``knn.json`` and ``knn.md`` (and ``tsne_<name>.png`` per checkpoint with
@@ -82,6 +83,8 @@ def run_probe(specs: Sequence[str],
         max_items (int, optional): Use only the first N instances of each split.
         seed (int): Seed of ``random`` and of t-SNE.
         log (Callable): Progress printer.
+        trust (bool): Unpickle checkpoints outside the allow-list in full
+            (``--trust-checkpoint``; runs code stored in the files).
 
     Returns:
         tuple[list[ProbeResult], dict]: The rows and the JSON document.
@@ -111,7 +114,7 @@ def run_probe(specs: Sequence[str],
     if random_cfg is None:
         for _, source in parsed:
             if source != RANDOM:
-                random_cfg = infer_resnet_cfg(load_source_checkpoint(source)[0])
+                random_cfg = infer_resnet_cfg(load_source_checkpoint(source, trust)[0])
                 if random_cfg is not None:
                     break
     results = []
@@ -120,7 +123,8 @@ def run_probe(specs: Sequence[str],
         loaded = load_backbone(source,
                                random_cfg if source == RANDOM else backbone_cfg,
                                use_ema=use_ema,
-                               seed=seed)
+                               seed=seed,
+                               trust=trust)
         f_train = extract_features(loaded.module, train.images, batch_size)
         f_val = extract_features(loaded.module, val.images, batch_size)
         top1 = knn_top1(f_train, train.labels, f_val, val.labels, len(train.classes), k,
