@@ -95,7 +95,7 @@ def overrides(name: str, data, tmp_path) -> List[str]:
                 'train_dataloader.dataset.pipeline.1.size=64',
                 'train_dataloader.dataset.pipeline.1.mask_size=16',
                 'model.resolution=16', 'model.num_regions=4', 'model.num_points=4',
-                'model.head.queue_len=64']
+                'model.queue_len=64']
     raise KeyError(name)
 
 
