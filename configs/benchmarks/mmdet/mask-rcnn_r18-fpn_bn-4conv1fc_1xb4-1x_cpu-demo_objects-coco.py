@@ -64,6 +64,9 @@ train_dataloader = dict(
     batch_size=batch_size,
     num_workers=2,
     dataset=dict(
+        # mmdet's CocoDataset + a clear error when `classes` do not match the annotation file
+        # (registered in mmdet's registry by mcl_plugin.datasets)
+        type='CheckedCocoDataset',
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_train.json',
@@ -74,6 +77,9 @@ val_dataloader = dict(
     batch_size=batch_size,
     num_workers=2,
     dataset=dict(
+        # mmdet's CocoDataset + a clear error when `classes` do not match the annotation file
+        # (registered in mmdet's registry by mcl_plugin.datasets)
+        type='CheckedCocoDataset',
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',

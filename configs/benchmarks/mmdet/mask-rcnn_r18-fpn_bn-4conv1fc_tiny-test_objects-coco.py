@@ -1,6 +1,8 @@
 # Smoke-test variant of mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py for tests
 # and CI: 8 training images at ~160x120, batch 4 (2 iterations, 1 epoch), 4 validation images, no
-# worker processes, one checkpoint. Works on the --small build of tools/prepare_data.py too.
+# worker processes, one checkpoint. On the --small build of tools/prepare_data.py (other classes)
+# set metainfo.classes of the three dataloaders and the heads' num_classes to its classes.txt;
+# the dataset names the mismatch otherwise.
 # Another data folder D (same layout): --cfg-options train_dataloader.dataset.data_root=D
 # val_dataloader.dataset.data_root=D test_dataloader.dataset.data_root=D
 # val_evaluator.ann_file=D/annotations/instances_val.json test_evaluator.ann_file=(same).
