@@ -21,7 +21,7 @@ def tiny_plrc_config(tmp_path, data_root):
     cfg = Config.fromfile(DEMO)
     cfg.model.resolution = 16
     cfg.model.num_regions = cfg.model.num_points = 4
-    cfg.model.head.queue_len = 64
+    cfg.model.queue_len = 64
     two_view = cfg.train_dataloader.dataset.pipeline[1]
     two_view.size, two_view.mask_size = 64, 16
     cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
@@ -75,7 +75,7 @@ def test_converter_hands_the_backbone_to_mmdet(trained, tmp_path):
     from mcl_plugin.converters.convert import convert_checkpoint
     src = str(trained / f'iter_{ITERS}.pth')
     state = torch.load(src, map_location='cpu', weights_only=False)['state_dict']
-    for use_ema, prefix in ((False, 'backbone.'), (True, 'target_net.module.0.')):
+    for use_ema, prefix in ((False, 'backbone.'), (True, 'target_net.module.backbone.')):
         dst = str(tmp_path / f'det_ema{int(use_ema)}.pth')
         report = convert_checkpoint(src, dst, TINY_DET, use_ema=use_ema)
         assert report.ok, report.format()
@@ -90,4 +90,4 @@ def test_converter_hands_the_backbone_to_mmdet(trained, tmp_path):
         reasons = ' | '.join(report.dropped)
         assert 'projector' in reasons and 'queue' not in str(report.modules)
     assert not torch.equal(state['backbone.conv1.weight'],
-                           state['target_net.module.0.conv1.weight'])
+                           state['target_net.module.backbone.conv1.weight'])
