@@ -126,3 +126,21 @@ def test_amp_on_cpu_says_it_needs_a_gpu():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert '--amp needs a GPU' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('option,message', [
+    ('train_dataloader.batch_size=1', 'MCL needs at least 2 images per batch'),
+    ('train_dataloader.dataset.pipeline.1.num_views=[2,4]', r'num_views=\[2, 4\]'),
+])
+def test_mcl_refuses_batches_without_negatives_and_mixed_branches(tmp_path, small_data, option,
+                                                                  message):
+    """Issue 21: batch 1 trained with loss 0.0000 / grad_norm 0 for ever; num_views=[2, 4] has
+    the right total for S=3 but mixes the two branches' augmentations."""
+    cfg_path = tiny_demo_config(tmp_path, small_data / 'pretrain', iters=2, img=32)
+    proc = subprocess.run([sys.executable, 'tools/train.py', cfg_path, '--work-dir',
+                           str(tmp_path / 'work'), '--cfg-options', option],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    import re
+    assert re.search(message, proc.stderr), proc.stderr[-2000:]
+    assert not list((tmp_path / 'work').rglob('*.pth'))

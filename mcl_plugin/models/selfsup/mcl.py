@@ -42,6 +42,13 @@ class MCL(MontageSupervisor):
     """
 
     num_branches = 2
+    # Read by TrainDataCheckHook: the negatives of every tile are the tiles of the *other*
+    # images of the batch, so one image per process gives loss 0 and no gradient; the two
+    # branches are the two halves of the views.
+    min_images_per_batch = 2
+    min_images_reason = ('its InfoNCE takes the negatives from the other images of the batch '
+                         '(one image: loss 0 and gradient 0 at every step).')
+    equal_branch_views = True
 
     def __init__(self,
                  backbone: dict,
