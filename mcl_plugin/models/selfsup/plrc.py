@@ -187,6 +187,13 @@ class PLRC(BaseSelfSupervisor):
         """Modules mirrored by the momentum encoder (``target_net.module.<name>``)."""
         return dict(backbone=self.backbone, neck=self.neck, projector=self.projector)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Also read checkpoints written while the head held the queue (``head.queue.*``)."""
+        for key in [k for k in state_dict if k.startswith(prefix + 'head.queue.')]:
+            new = prefix + 'queues.image.' + key[len(prefix + 'head.queue.'):]
+            state_dict[new] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def set_distillation(self, active: bool) -> None:
         """Enable or disable the affinity distillation ``L_a`` (warm-up)."""
         self.distill_active = bool(active)

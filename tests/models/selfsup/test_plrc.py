@@ -252,3 +252,26 @@ def test_images_without_common_region_are_skipped():
     sum(v for k, v in losses.items() if 'loss' in k).backward()  # graph still intact
     with pytest.raises(KeyError, match='region_masks'):
         model.loss(inputs, [DataSample(), DataSample()])
+
+
+def test_checkpoints_written_before_the_queue_and_ema_moved_still_load():
+    """``head.queue.*`` (the head held the queue) and ``target_net.module.<K>.*`` (positional
+    EMA) load strictly into ``queues.image.*`` and ``target_net.module.<name>.*``."""
+    from mmengine.runner.checkpoint import load_state_dict
+    src = tiny_plrc()
+    src.queues['image'].ptr.fill_(5)
+    with torch.no_grad():
+        for i, p in enumerate(src.target_net.parameters()):
+            p.fill_(float(i))
+    state = src.state_dict()
+    old = {}
+    for k, v in state.items():
+        k = k.replace('queues.image.', 'head.queue.')
+        for i, name in enumerate(('backbone', 'neck', 'projector')):
+            k = k.replace(f'target_net.module.{name}.', f'target_net.module.{i}.')
+        old[k] = v
+    assert 'head.queue.ptr' in old and 'target_net.module.2.mlp.0.weight' in old
+    dst = tiny_plrc()
+    load_state_dict(dst, old, strict=True)
+    got = dst.state_dict()
+    assert list(got) == list(state) and all(torch.equal(got[k], state[k]) for k in state)
