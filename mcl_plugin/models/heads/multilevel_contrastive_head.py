@@ -3,7 +3,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 from mmengine.model import BaseModule
-from torch import Tensor
+from torch import Tensor, nn
 
 from mcl_plugin.registry import MODELS
 
@@ -66,6 +66,10 @@ class MultiLevelContrastiveHead(BaseModule):
             ``1 / 2**(s + 1)``.
         temperature (float): InfoNCE temperature. Defaults to 1.0 (MoCo v3 R-50).
         scale_by_temperature (bool): Multiply the loss by ``2T`` (MoCo v3). Defaults to True.
+        per_level_predictor (bool): One predictor per level (``predictor.{s}``), each run on
+            its level's tiles only, as the official ``LatentMultiPredictContrastHead`` with
+            ``head_num=4`` (``openselfsup/models/heads/latent_pred_head.py:60-95`` of
+            GuoQiushan/MCL). Defaults to False: one predictor, one pass over all tiles.
     """
 
     def __init__(self,
@@ -75,6 +79,7 @@ class MultiLevelContrastiveHead(BaseModule):
                  level_weights: Optional[Sequence[float]] = None,
                  temperature: float = 1.0,
                  scale_by_temperature: bool = True,
+                 per_level_predictor: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if loss_mode not in LOSS_MODES:
@@ -84,7 +89,10 @@ class MultiLevelContrastiveHead(BaseModule):
         if len(level_weights) != num_levels:
             raise ValueError(f'level_weights has {len(level_weights)} entries for '
                              f'num_levels={num_levels}')
-        self.predictor = MODELS.build(predictor)
+        self.per_level_predictor = per_level_predictor
+        self.predictor = nn.ModuleList(
+            MODELS.build(predictor)
+            for _ in range(num_levels)) if per_level_predictor else MODELS.build(predictor)
         self.num_levels = num_levels
         self.loss_mode = loss_mode
         self.level_weights = list(level_weights)
@@ -137,13 +145,15 @@ class MultiLevelContrastiveHead(BaseModule):
             cosine similarities.
         """
         num_images = online_batch.num_images
-        pred = self.predictor([online])[0]
+        if not self.per_level_predictor:
+            pred = self.predictor([online])[0]
         keys = {}
         offset = rank_offset(num_images)
         out = LevelTerms([], [], [])
         for s in range(self.num_levels):
             q_mask = online_batch.level == s
-            q, labels = pred[q_mask], online_batch.src[q_mask] + offset
+            q = self.predictor[s]([online[q_mask]])[0] if self.per_level_predictor else pred[q_mask]
+            labels = online_batch.src[q_mask] + offset
             terms, pos, neg = [], [], []
             for t in target_levels(self.loss_mode, s, self.num_levels):
                 if t not in keys:

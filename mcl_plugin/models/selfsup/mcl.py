@@ -25,6 +25,9 @@ class MCL(MontageSupervisor):
     average-pooled and projected. The online tiles of one branch are contrasted with the EMA
     target's embeddings of the other branch (:class:`MultiLevelContrastiveHead`), symmetrized.
     ``num_levels=1`` is the image-level MoCo v3 / BYOL-style baseline (Table 8a, row 1).
+    The official code's BatchNorm grouping (``bn_scope='per_branch'``,
+    ``tile_bn_scope='per_level'``) and its other recipe choices are config switches; see
+    ``configs/mcl/README.md`` (fidelity table).
 
     Args:
         backbone (dict): Backbone, e.g. ``PEResNet`` (ResNet + stem positional embedding).
@@ -35,6 +38,10 @@ class MCL(MontageSupervisor):
         num_levels (int): Montage levels ``S`` (1-4).
         assembler (dict): Montage assembler config.
         tile_pooler (dict): Level assignment + tile pooling config.
+        bn_scope (str): ``'joint'`` (default) or the official ``'per_branch'`` backbone pass,
+            see :class:`MontageSupervisor`.
+        tile_bn_scope (str): ``'joint'`` (default) or the official ``'per_level'`` tile head +
+            projector pass, see :class:`MontageSupervisor`.
         base_momentum (float): EMA momentum in mmengine's convention
             (``target = (1 - m) * target + m * online``), annealed to ``end_momentum`` by a
             cosine; the paper's 0.99 -> 1 is ``0.01 -> 0``.
@@ -59,6 +66,8 @@ class MCL(MontageSupervisor):
                  num_levels: int = 4,
                  assembler: dict = dict(type='MontageAssembler'),
                  tile_pooler: dict = dict(type='TilePooler'),
+                 bn_scope: str = 'joint',
+                 tile_bn_scope: str = 'joint',
                  base_momentum: float = 0.01,
                  end_momentum: float = 0.,
                  pretrained: Optional[str] = None,
@@ -72,6 +81,8 @@ class MCL(MontageSupervisor):
             num_levels=num_levels,
             assembler=assembler,
             tile_pooler=tile_pooler,
+            bn_scope=bn_scope,
+            tile_bn_scope=tile_bn_scope,
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
@@ -87,7 +98,8 @@ class MCL(MontageSupervisor):
 
     def embed_tiles(self, modules: Sequence[nn.Module],
                     batches: Sequence[MontageBatch]) -> List[Tensor]:
-        """Projected tile embeddings of every batch in one backbone/neck pass.
+        """Projected tile embeddings of every batch (passes set by ``bn_scope`` and
+        ``tile_bn_scope``).
 
         Args:
             modules: ``(backbone, neck, tile_head, projector)``, online or target.
@@ -97,9 +109,7 @@ class MCL(MontageSupervisor):
             list[Tensor]: ``(T_b, D)`` per batch, in the batch's tile order.
         """
         backbone, neck, tile_head, projector = modules
-        pooled = self.pooled_tiles(backbone, neck, tile_head, batches)
-        z = projector([torch.cat(pooled)])[0]
-        return list(z.split([p.shape[0] for p in pooled]))
+        return self.pooled_tiles(backbone, neck, tile_head, batches, projector)
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:

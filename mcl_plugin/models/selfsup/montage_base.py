@@ -1,5 +1,5 @@
 """Shared skeleton of the montage pretext (self-supervised MCL and supervised MCL)."""
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +9,9 @@ from torch import Tensor, nn
 from mcl_plugin.registry import MODELS
 
 from ..utils.montage import MontageBatch, joint_montages
+
+BN_SCOPES = ('joint', 'per_branch')
+TILE_BN_SCOPES = ('joint', 'per_level')
 
 
 class MontageSupervisor(BaseSelfSupervisor):
@@ -26,6 +29,17 @@ class MontageSupervisor(BaseSelfSupervisor):
         num_levels (int): Montage levels ``S`` (1-4).
         assembler (dict): ``MontageAssembler`` config.
         tile_pooler (dict): ``TilePooler`` config (level assignment + pooling).
+        bn_scope (str): Which montages share one backbone/neck pass, hence BatchNorm batch
+            statistics. ``'joint'`` (default): every branch in one pass. ``'per_branch'``: one
+            pass per view branch, as the official code does (``encoder_q(img_qs)`` and
+            ``encoder_q(img_ks)``, ``openselfsup/models/mcl.py:177-183`` of GuoQiushan/MCL).
+        tile_bn_scope (str): Which tiles share one tile-head (and projector) pass.
+            ``'joint'`` (default): the loss tiles of every level and branch together.
+            ``'per_level'``: per branch and per level, the whole montage batch of the branch cut
+            into that level's grid on the level's feature map, the unused tiles included
+            (official ``DetConvGpNonLinearHead.forward``, ``necks.py:437-465``). The layers are
+            shared across levels (one set of BN parameters and running statistics, updated
+            once per level), so checkpoints keep their keys.
     """
 
     num_branches: int = 1
@@ -38,11 +52,18 @@ class MontageSupervisor(BaseSelfSupervisor):
                  num_levels: int = 4,
                  assembler: dict = dict(type='MontageAssembler'),
                  tile_pooler: dict = dict(type='TilePooler'),
+                 bn_scope: str = 'joint',
+                 tile_bn_scope: str = 'joint',
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if not 1 <= num_levels <= 4:
             raise ValueError(f'num_levels must be in 1..4, got {num_levels}')
+        if bn_scope not in BN_SCOPES:
+            raise ValueError(f'bn_scope must be one of {BN_SCOPES}, got {bn_scope!r}')
+        if tile_bn_scope not in TILE_BN_SCOPES:
+            raise ValueError(f'tile_bn_scope must be one of {TILE_BN_SCOPES}, '
+                             f'got {tile_bn_scope!r}')
         head = dict(head, num_levels=num_levels) if isinstance(head, dict) else head
         super().__init__(
             backbone=backbone,
@@ -52,6 +73,8 @@ class MontageSupervisor(BaseSelfSupervisor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.num_levels = num_levels
+        self.bn_scope = bn_scope
+        self.tile_bn_scope = tile_bn_scope
         self.assembler = MODELS.build(assembler)
         self.tile_pooler = MODELS.build(tile_pooler)
         self.tile_head = MODELS.build(tile_head)
@@ -68,28 +91,54 @@ class MontageSupervisor(BaseSelfSupervisor):
 
     def assemble(self, inputs: List[Tensor]) -> List[MontageBatch]:
         """Montages of every branch from ``num_branches * num_levels`` views, laid out for one
-        joint backbone pass (each batch starts where the previous one's montages end)."""
+        joint backbone pass (each batch starts where the previous one's montages end) or, with
+        ``bn_scope='per_branch'``, for one pass per branch (every batch starts at row 0)."""
         self.check_views(inputs)
         S, start, batches = self.num_levels, 0, []
         for i in range(self.num_branches):
             batches.append(self.assembler(inputs[i * S:(i + 1) * S], start=start))
-            start += batches[-1].num_montages
+            if self.bn_scope == 'joint':
+                start += batches[-1].num_montages
         return batches
 
-    def pooled_tiles(self, backbone: nn.Module, neck: nn.Module, tile_head: nn.Module,
-                     batches: Sequence[MontageBatch]) -> List[Tensor]:
-        """Average-pooled tile-head features of every batch, one backbone/neck pass.
+    def pooled_tiles(self,
+                     backbone: nn.Module,
+                     neck: nn.Module,
+                     tile_head: nn.Module,
+                     batches: Sequence[MontageBatch],
+                     projector: Optional[Callable] = None) -> List[Tensor]:
+        """Average-pooled tile-head features of every batch (projected if ``projector``).
+
+        Backbone and neck run once on all batches or once per batch (``bn_scope``); the tile
+        head and projector once on all loss tiles or once per branch and level
+        (``tile_bn_scope``).
 
         Args:
             backbone, neck, tile_head: Online or target modules.
-            batches: Montage batches assembled with consecutive ``start`` rows
-                (:meth:`assemble`).
+            batches: Montage batches from :meth:`assemble`.
+            projector: Optional module applied to the pooled ``(N, C)`` features, called like an
+                mmpretrain neck (``projector([x])[0]``).
 
         Returns:
-            list[Tensor]: ``(T_b, C)`` per batch, in the batch's tile order.
+            list[Tensor]: ``(T_b, C)`` (or projected ``(T_b, D)``) per batch, in the batch's
+            tile order.
         """
-        feats = neck(backbone(joint_montages(batches)))
-        tiles = [self.tile_pooler(feats, b) for b in batches]
-        x = tile_head(torch.cat(tiles))
-        pooled = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return list(pooled.split([t.shape[0] for t in tiles]))
+        if self.bn_scope == 'joint':
+            feats = neck(backbone(joint_montages(batches)))
+            passes = [(feats, b) for b in batches]
+        else:
+            passes = [(neck(backbone(joint_montages([b]))), b) for b in batches]
+
+        def embed(tiles: Tensor) -> Tensor:
+            x = F.adaptive_avg_pool2d(tile_head(tiles), 1).flatten(1)
+            return x if projector is None else projector([x])[0]
+
+        if self.tile_bn_scope == 'per_level':
+            return [
+                torch.cat([
+                    embed(self.tile_pooler.grid_tiles(f, b, s))[self.tile_pooler.grid_rows(b, s)]
+                    for s in range(b.num_levels)
+                ]) for f, b in passes
+            ]
+        tiles = [self.tile_pooler(f, b) for f, b in passes]
+        return list(embed(torch.cat(tiles)).split([t.shape[0] for t in tiles]))

@@ -11,6 +11,10 @@ from torch import Tensor
 from mcl_plugin.registry import MODELS
 
 REMAINDER_RULES = ('pad', 'error')
+MONTAGE_COUNTS = ('once', 'official')
+#: Montages per level of the official recipe, as divisors of the batch: ``[B, B/4, B/16, B/32]``
+#: (``configs/selfsup/MCL/MCL.py:43`` of GuoQiushan/MCL); level 3 shows every image twice.
+OFFICIAL_DIVISORS = (1, 4, 16, 32)
 
 
 def _randperm(n: int, generator: Optional[torch.Generator], device: torch.device) -> Tensor:
@@ -45,7 +49,8 @@ def assemble_montage(images: Tensor,
                      generator: Optional[torch.Generator] = None,
                      remainder: str = 'pad',
                      mode: str = 'bilinear',
-                     shuffle: bool = True) -> Tuple[Tensor, Tensor]:
+                     shuffle: bool = True,
+                     num_montages: Optional[int] = None) -> Tuple[Tensor, Tensor]:
     """Assemble ``(B, C, H, W)`` images into montages of ``2**level x 2**level`` tiles.
 
     Images are downsampled by ``r = 2**level``, shuffled and tiled row-major: tile ``(i, j)`` of
@@ -70,6 +75,11 @@ def assemble_montage(images: Tensor,
         shuffle (bool): Shuffle before tiling (the paper's recipe). ``False`` tiles images in
             batch order, which makes montages independent of how a global batch is split over
             ranks (used to test distributed equivalence). Defaults to True.
+        num_montages (int, optional): Official-code rule (``random_combine_img``,
+            ``openselfsup/models/mcl.py:81-101`` of GuoQiushan/MCL): exactly this many montages,
+            filled from ``randperm(num_montages * 4**level) mod B`` (with 2x more tiles than
+            images each image appears twice). ``remainder`` is not used. Defaults to None (the
+            ``ceil(B / 4**level)`` rule above).
 
     Returns:
         tuple[Tensor, Tensor]: ``montages`` of shape ``(ceil(B / 4**level), C, H, W)`` and
@@ -87,14 +97,23 @@ def assemble_montage(images: Tensor,
         raise ValueError(f'image size {H}x{W} is not divisible by the level-{level} ratio {r}; '
                          'use crops whose size is a multiple of 2**(num_levels-1)')
     n = r * r
-    num_montages = math.ceil(B / n)
-    if num_montages * n != B and remainder == 'error':
-        raise ValueError(f'batch of {B} images does not fill level-{level} montages of {n} tiles; '
-                         "use a batch size divisible by 4**level or remainder='pad'")
-    perm = _randperm(B, generator, images.device) if shuffle else torch.arange(
-        B, device=images.device)
-    if num_montages * n != B:
-        perm = perm.repeat(math.ceil(num_montages * n / B))[:num_montages * n]
+    if num_montages is not None:
+        if num_montages < 1:
+            raise ValueError(f'level {level} needs at least one montage, got num_montages='
+                             f'{num_montages} (official rule: a batch of at least 4**level or 32)')
+        count = num_montages * n
+        perm = _randperm(count, generator, images.device) if shuffle else torch.arange(
+            count, device=images.device)
+        perm = torch.fmod(perm, B)
+    else:
+        num_montages = math.ceil(B / n)
+        if num_montages * n != B and remainder == 'error':
+            raise ValueError(f'batch of {B} images does not fill level-{level} montages of {n} '
+                             "tiles; use a batch size divisible by 4**level or remainder='pad'")
+        perm = _randperm(B, generator, images.device) if shuffle else torch.arange(
+            B, device=images.device)
+        if num_montages * n != B:
+            perm = perm.repeat(math.ceil(num_montages * n / B))[:num_montages * n]
     src_index = perm.view(num_montages, r, r)
     tiles = downsample(images, level, mode)[perm]
     h, w = H // r, W // r
@@ -198,18 +217,27 @@ class MontageAssembler(BaseModule):
 
     Args:
         remainder (str): Remainder rule of :func:`assemble_montage`. Defaults to ``'pad'``.
-        mode (str): Downsampling interpolation. Defaults to ``'bilinear'``.
+        mode (str): Downsampling interpolation: ``'bilinear'`` (default, anti-aliased) or the
+            official code's ``'nearest'`` (``F.interpolate`` defaults, ``mcl.py:89``).
         shuffle (bool): See :func:`assemble_montage`. Defaults to True.
+        montage_counts (str): ``'once'`` (default): ``ceil(B / 4**s)`` montages per level, every
+            image once, level 0 shuffled too. ``'official'``: ``B / [1, 4, 16, 32][s]`` montages
+            (:data:`OFFICIAL_DIVISORS`, level 3 holds every image twice), level 0 is the
+            un-shuffled batch (``mcl.py:122-139``).
     """
 
     def __init__(self, remainder: str = 'pad', mode: str = 'bilinear',
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, montage_counts: str = 'once') -> None:
         super().__init__()
         if remainder not in REMAINDER_RULES:
             raise ValueError(f'remainder must be one of {REMAINDER_RULES}, got {remainder!r}')
+        if montage_counts not in MONTAGE_COUNTS:
+            raise ValueError(f'montage_counts must be one of {MONTAGE_COUNTS}, '
+                             f'got {montage_counts!r}')
         self.remainder = remainder
         self.mode = mode
         self.shuffle = shuffle
+        self.montage_counts = montage_counts
 
     def forward(self,
                 views: Sequence[Tensor],
@@ -231,7 +259,13 @@ class MontageAssembler(BaseModule):
             if view.shape != views[0].shape:
                 raise ValueError(f'view of level {s} has shape {tuple(view.shape)}, expected '
                                  f'{tuple(views[0].shape)}: all levels need same-size views')
-            m, idx = assemble_montage(view, s, generator, self.remainder, self.mode, self.shuffle)
+            if self.montage_counts == 'official':
+                count = B // OFFICIAL_DIVISORS[s]
+                m, idx = assemble_montage(view, s, generator, mode=self.mode,
+                                          shuffle=self.shuffle and s > 0, num_montages=count)
+            else:
+                m, idx = assemble_montage(view, s, generator, self.remainder, self.mode,
+                                          self.shuffle)
             montages.append(m)
             src_index.append(idx)
             padded.append(idx.numel() - B)

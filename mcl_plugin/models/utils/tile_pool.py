@@ -85,16 +85,54 @@ class TilePooler(BaseRoIExtractor):
         return torch.cat([self._pool_level(feats, batch, s) for s in range(batch.num_levels)])
 
     def _pool_level(self, feats: Sequence[Tensor], batch: MontageBatch, level: int) -> Tensor:
+        rows = batch.montage_rows(level)
+        if self._aligned(feats, batch, level):
+            return self._crop_grid(feats, level, rows)
+        rois = batch.rois[batch.level_slice(level)]
         idx = self.feature_index(level)
-        feat, stride, k, r = feats[idx], self.featmap_strides[idx], self.out_size, 2**level
-        fh, fw = feat.shape[-2:]
+        return self.roi_layers[idx](feats[idx], rois.to(feats[idx].dtype))
+
+    def _aligned(self, feats: Sequence[Tensor], batch: MontageBatch, level: int) -> bool:
+        idx = self.feature_index(level)
+        fh, fw = feats[idx].shape[-2:]
         H, W = batch.montages[level].shape[-2:]
-        aligned = (H == fh * stride and W == fw * stride and fh == r * k and fw == r * k)
-        if aligned and not self.force_roi_align:
-            # (M, C, r*k, r*k) -> (M, r, r, C, k, k): row-major tiles, like the montage.
-            rows = feat[batch.montage_rows(level)]
-            M, C = rows.shape[:2]
-            tiles = rows.view(M, C, r, k, r, k).permute(0, 2, 4, 1, 3, 5)
-            return tiles.reshape(M * r * r, C, k, k)
-        rois = batch.rois[batch.level_slice(level)].to(feat.dtype)
-        return self.roi_layers[idx](feat, rois)
+        stride, rk = self.featmap_strides[idx], 2**level * self.out_size
+        return (H == fh * stride and W == fw * stride and fh == rk and fw == rk
+                and not self.force_roi_align)
+
+    def _crop_grid(self, feats: Sequence[Tensor], level: int, rows: slice) -> Tensor:
+        """``(M, C, r*k, r*k)`` rows of level ``level``'s map -> ``(M*r*r, C, k, k)``
+        row-major tiles, like the montage."""
+        feat, k, r = feats[self.feature_index(level)][rows], self.out_size, 2**level
+        M, C = feat.shape[:2]
+        tiles = feat.view(M, C, r, k, r, k).permute(0, 2, 4, 1, 3, 5)
+        return tiles.reshape(M * r * r, C, k, k)
+
+    def grid_tiles(self, feats: Sequence[Tensor], batch: MontageBatch, level: int) -> Tensor:
+        """Every montage of ``batch`` (all levels) cut into the level-``level`` tile grid of
+        the map serving that level: ``(batch.num_montages * 4**level, C, k, k)``.
+
+        The official code runs its tile head on every FPN level of every image this way
+        (``DetConvGpNonLinearHead.forward``, ``openselfsup/models/necks.py:437-465`` of
+        GuoQiushan/MCL), so the head's BN statistics of a level include the tiles no loss reads.
+        The tiles of the level's own montages are rows :meth:`grid_rows` of the result.
+        """
+        rows = slice(batch.start, batch.start + batch.num_montages)
+        if self._aligned(feats, batch, level):
+            return self._crop_grid(feats, level, rows)
+        idx, r = self.feature_index(level), 2**level
+        H, W = batch.montages[level].shape[-2:]
+        ij = torch.arange(r, device=feats[idx].device, dtype=feats[idx].dtype)
+        y, x = torch.meshgrid(ij * (H / r), ij * (W / r), indexing='ij')
+        box = torch.stack([x, y, x + W / r, y + H / r], dim=-1).reshape(-1, 4)
+        row = torch.arange(rows.start, rows.stop, device=box.device, dtype=box.dtype)
+        rois = torch.cat([row.repeat_interleave(r * r)[:, None], box.repeat(len(row), 1)], 1)
+        return self.roi_layers[idx](feats[idx], rois)
+
+    @staticmethod
+    def grid_rows(batch: MontageBatch, level: int) -> slice:
+        """Rows of :meth:`grid_tiles` that hold the tiles of ``level``'s own montages, in
+        the batch's tile order."""
+        n = 4**level
+        first = batch.montage_offsets[level] - batch.start
+        return slice(first * n, (first + batch.montages[level].shape[0]) * n)
