@@ -40,6 +40,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='backbone keys matching REGEX may stay at init (repeatable), e.g. '
                         "'backbone\\.norm[0-2]\\.' for a Swin trained with out_indices=(3,)")
     parser.add_argument('--markdown', action='store_true', help='print the table as Markdown')
+    parser.add_argument('--trust-checkpoint',
+                        action='store_true',
+                        help='unpickle a source that holds Python objects outside the checkpoint '
+                        'allow-list (this runs code stored in the file: only for files you trust)')
     parser.add_argument('--cfg-options',
                         nargs='+',
                         action=DictAction,
@@ -58,7 +62,8 @@ def main(argv=None) -> int:
                                     use_ema=args.use_ema,
                                     parts=parts,
                                     cfg_options=args.cfg_options,
-                                    allow_missing=args.allow_missing)
+                                    allow_missing=args.allow_missing,
+                                    trust=args.trust_checkpoint)
     except ConversionError as exc:
         print(f'convert_to_mmdet: error: {exc}', file=sys.stderr)
         return 2

@@ -29,7 +29,6 @@ Recognised source layouts (a leading ``module.`` is stripped from every key):
 import hashlib
 import os
 import os.path as osp
-import pickle
 import re
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import (TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequ
 import torch
 from torch import nn
 
+from ..utils.checkpoint import UnsafeCheckpointError, load_checkpoint_file
 from .coverage import CoverageReport, ModuleCoverage, Shape
 
 if TYPE_CHECKING:
@@ -68,7 +68,8 @@ LEGACY_EMA_ORDERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ('', ('backbone', 'neck')),
 )
 #: First key components that identify a bare (prefix-less) backbone state dict.
-BACKBONE_ROOTS = ('conv1', 'bn1', 'stem', 'layer1', 'patch_embed', 'stages', 'absolute_pos_embed')
+BACKBONE_ROOTS = ('conv1', 'bn1', 'stem', 'layer1', 'layer2', 'layer3', 'layer4', 'patch_embed',
+                  'stages', 'absolute_pos_embed')
 
 
 class ConversionError(RuntimeError):
@@ -220,21 +221,24 @@ def sha256sum(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def torch_load(path: str) -> Tuple[object, List[str]]:
-    """``torch.load`` on CPU with readable errors.
+def torch_load(path: str, trust: bool = False) -> Tuple[object, List[str]]:
+    """``torch.load`` on CPU with readable errors, never running pickled code unasked.
 
-    Tries ``weights_only=True`` first; files that also pickle Python objects (runner checkpoints
-    with ``message_hub`` / numpy values in ``meta``) are re-read with ``weights_only=False``,
-    which executes pickled code: only convert files you trust.
+    Tensors-only files and runner checkpoints load with ``weights_only=True`` (the data types
+    mmengine / mmpretrain / mcl_plugin checkpoints hold are allow-listed, see
+    :mod:`mcl_plugin.utils.checkpoint`); a file that pickles anything else is refused unless
+    ``trust`` is set (the tools' ``--trust-checkpoint``).
 
     Args:
         path (str): Local checkpoint file.
+        trust (bool): Unpickle files outside the allow-list in full (runs their code).
 
     Returns:
         tuple[object, list[str]]: The loaded object and notes.
 
     Raises:
-        ConversionError: If the file is missing, empty, truncated or not a checkpoint.
+        ConversionError: If the file is missing, empty, truncated, not a checkpoint, or needs a
+            full unpickle and ``trust`` is False.
     """
     if not osp.isfile(path):
         raise ConversionError(f'checkpoint file {path!r} does not exist.')
@@ -243,20 +247,11 @@ def torch_load(path: str) -> Tuple[object, List[str]]:
         raise ConversionError(f'checkpoint file {path!r} is empty (0 bytes): the copy or '
                               'download did not finish.')
     try:
-        return torch.load(path, map_location='cpu', weights_only=True), []
-    except pickle.UnpicklingError as exc:
-        if 'weights_only' not in str(exc) and 'Weights only' not in str(exc):
-            raise _unreadable(path, size, exc) from None
+        return load_checkpoint_file(path, trust), []
+    except UnsafeCheckpointError as exc:
+        raise ConversionError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001  (torch raises RuntimeError/EOFError/...)
         raise _unreadable(path, size, exc) from None
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        raise _unreadable(path, size, exc) from None
-    return obj, [
-        'the file pickles Python objects besides tensors (e.g. a runner checkpoint '
-        'with message_hub/optimizer state); it was read with weights_only=False'
-    ]
 
 
 def _unreadable(path: str, size: int, exc: BaseException) -> ConversionError:
@@ -292,8 +287,8 @@ def extract_state_dict(obj: object, path: str = '<checkpoint>') -> Tuple[StateDi
     return state, dict(meta)
 
 
-def load_source_checkpoint(path: str) -> Tuple[StateDict, Dict, List[str]]:
-    """Load a checkpoint to convert.
+def load_source_checkpoint(path: str, trust: bool = False) -> Tuple[StateDict, Dict, List[str]]:
+    """Load a checkpoint to convert (``trust``: see :func:`torch_load`).
 
     Returns:
         tuple: ``(state_dict, meta, notes)``.
@@ -301,7 +296,7 @@ def load_source_checkpoint(path: str) -> Tuple[StateDict, Dict, List[str]]:
     Raises:
         ConversionError: If it cannot be read (truncated, empty, not a checkpoint).
     """
-    obj, notes = torch_load(path)
+    obj, notes = torch_load(path, trust)
     state, meta = extract_state_dict(obj, path)
     return state, meta, notes
 
@@ -580,7 +575,8 @@ def convert_checkpoint(src: str,
                        parts: Sequence[str] = PARTS,
                        cfg_options: Optional[dict] = None,
                        allow_missing: Sequence[str] = (),
-                       progress: Optional[bool] = None) -> CoverageReport:
+                       progress: Optional[bool] = None,
+                       trust: bool = False) -> CoverageReport:
     """Convert ``src`` for the detector of ``config`` and write ``dst``.
 
     ``dst`` is written (``dict(state_dict=..., meta=dict(mcl_plugin_convert=...))``, loadable
@@ -597,28 +593,61 @@ def convert_checkpoint(src: str,
         allow_missing (Sequence[str]): Regexes of backbone keys that may stay at init.
         progress (bool, optional): A progress bar over the stages (read, build the detector,
             map the keys, write) on stderr; default: only when stderr is a terminal.
+        trust (bool): Unpickle a source outside the checkpoint allow-list in full (runs its
+            code; ``--trust-checkpoint``).
 
     Returns:
         CoverageReport: The report; ``report.ok`` tells whether ``dst`` was written.
 
     Raises:
-        ConversionError: If the source cannot be read or the request is invalid.
+        ConversionError: If the source cannot be read, ``dst`` is the source itself (by any
+            path) or a directory, or the request is invalid. Nothing is written then.
     """
     import sys
+    if dst is not None:
+        check_output_path(src, dst)
 
     from tqdm import tqdm
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=4, desc=f'convert {osp.basename(src)}', unit='stage', disable=not show,
               file=sys.stderr) as bar:
-        return _convert(src, dst, config, use_ema, parts, cfg_options, allow_missing, bar)
+        return _convert(src, dst, config, use_ema, parts, cfg_options, allow_missing, bar, trust)
+
+
+def check_output_path(src: str, dst: str) -> None:
+    """Refuse an output path that would overwrite the source or cannot be a file.
+
+    The source is compared by identity (``os.path.samefile`` when ``dst`` exists, so symlinks,
+    hard links and ``./x.pth`` vs ``x.pth`` are all caught; resolved real paths otherwise).
+
+    Raises:
+        ConversionError: Naming the clash and what to do.
+    """
+    same = (osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst)) or \
+        osp.realpath(src) == osp.realpath(dst)
+    if same:
+        raise ConversionError(
+            f'the output {dst!r} is the source checkpoint {src!r} itself (same file): writing it '
+            'would replace the pre-training checkpoint (EMA target, optimizer, RNG states) by the '
+            'detector weights. Choose another output path, e.g. '
+            f'{osp.splitext(dst)[0] + "_mmdet.pth"!r}. Nothing was written.')
+    if osp.isdir(dst):
+        raise ConversionError(
+            f'the output {dst!r} is a directory; give a file path such as '
+            f'{osp.join(dst, osp.splitext(osp.basename(src))[0] + "_mmdet.pth")!r}. '
+            'Nothing was written.')
+    parent = osp.dirname(osp.abspath(dst))
+    if osp.exists(parent) and not osp.isdir(parent):
+        raise ConversionError(f'the output {dst!r} lies under {parent!r}, which is a file, not a '
+                              'directory. Nothing was written.')
 
 
 def _convert(src: str, dst: Optional[str], config: Union[str, 'Config'], use_ema: bool,
              parts: Sequence[str], cfg_options: Optional[dict], allow_missing: Sequence[str],
-             bar) -> CoverageReport:
+             bar, trust: bool = False) -> CoverageReport:
     """The stages of :func:`convert_checkpoint`, each advancing ``bar``."""
     bar.set_postfix_str('reading', refresh=False)
-    state, meta, load_notes = load_source_checkpoint(src)
+    state, meta, load_notes = load_source_checkpoint(src, trust)
     bar.update(1)
     bar.set_postfix_str('building the detector', refresh=False)
     model, cfg = build_target_model(config, cfg_options)
@@ -650,6 +679,7 @@ def _convert(src: str, dst: Optional[str], config: Union[str, 'Config'], use_ema
                   notes=list(report.notes))
     checkpoint = dict(state_dict=OrderedDict((k, v.detach().clone()) for k, v in converted.items()),
                       meta={META_KEY: record})
+    check_output_path(src, dst)  # again: the path may have changed while we worked
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
     tmp = f'{dst}.tmp{os.getpid()}'
     torch.save(checkpoint, tmp)

@@ -311,3 +311,50 @@ def test_load_source_reports_unreadable_files(tmp_path):
         load_source_checkpoint(str(junk))
     with pytest.raises(ConversionError, match='does not exist'):
         load_source_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+def _digest(path):
+    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+
+
+def test_output_that_is_the_source_is_refused_before_writing(r18, tmp_path, monkeypatch, capsys):
+    """Issue 21 item 1: `convert_to_mmdet.py x.pth x.pth` replaced the pre-training checkpoint."""
+    import os
+    import shutil
+    _, original = r18
+    src = tmp_path / 'x.pth'
+    shutil.copy(original, src)
+    before = (_digest(src), os.stat(src).st_mtime_ns)
+    link = tmp_path / 'link.pth'
+    link.symlink_to(src)
+    hard = tmp_path / 'hard.pth'
+    os.link(src, hard)
+    monkeypatch.chdir(tmp_path)
+    main = tool_main('convert_to_mmdet.py')
+    for dst in ('x.pth', './x.pth', str(src), str(link), str(hard), 'sub/../x.pth'):
+        with pytest.raises(ConversionError, match='source checkpoint .* itself'):
+            convert_checkpoint('x.pth', dst, DEMO)
+        assert main(['x.pth', dst, '--config', DEMO]) == 2
+        assert 'same file' in capsys.readouterr().err
+    # the source given through the link, the output the real file
+    with pytest.raises(ConversionError, match='itself'):
+        convert_checkpoint(str(link), str(src), DEMO)
+    assert (_digest(src), os.stat(src).st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['hard.pth', 'link.pth', 'x.pth']
+
+
+def test_output_that_is_a_directory_is_refused(r18, tmp_path):
+    _, src = r18
+    with pytest.raises(ConversionError, match='is a directory.*give a file path'):
+        convert_checkpoint(src, str(tmp_path), DEMO)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unprefixed_resnet50_is_recognised_as_a_backbone(tmp_path):
+    """Issue 21 item 5: a torchvision-layout R50 (conv1, layer1..4, fc) was reported as holding
+    'no backbone weights'; it is a bare backbone of the wrong depth for the R18 demo."""
+    src = save(resnet(50).state_dict(), str(tmp_path / 'r50_bare.pth'))
+    report = convert_checkpoint(src, str(tmp_path / 'out.pth'), DEMO)
+    assert not report.ok and not osp.exists(tmp_path / 'out.pth')
+    text = ' '.join(report.errors)
+    assert 'ResNet-50' in text and 'depth=50' in text and 'no backbone weights' not in text
