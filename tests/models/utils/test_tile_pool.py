@@ -135,3 +135,20 @@ def test_wrong_number_of_feature_maps():
     batch = MontageAssembler()([torch.rand(1, 3, 32, 32)])
     with pytest.raises(ValueError, match='got 2 feature maps'):
         TilePooler((4, 8, 16, 32))([torch.rand(1, 3, 8, 8)] * 2, batch)
+
+
+@pytest.mark.parametrize('force', [False, True])
+def test_grid_tiles_cut_every_montage_and_hold_the_levels_own_tiles(force):
+    """Official per-level pass: every montage of the branch on the level's map; its own
+    montages' rows equal the normal pooling (exact crop and RoIAlign)."""
+    a, b = _two_branches(64)
+    feats = _ramp_feats(a.num_montages + b.num_montages, 64)
+    pooler = TilePooler(STRIDES, out_size=2, force_roi_align=force)
+    for batch in (a, b):
+        for s in range(batch.num_levels):
+            grid = pooler.grid_tiles(feats, batch, s)
+            assert grid.shape[0] == batch.num_montages * 4**s
+            own = grid[pooler.grid_rows(batch, s)]
+            torch.testing.assert_close(own, pooler(feats, batch)[batch.level_slice(s)])
+            rows = grid[:, 2].flatten(1).mean(1)  # every tile comes from one of the batch's rows
+            assert rows.min() >= batch.start and rows.max() < batch.start + batch.num_montages
