@@ -1,6 +1,6 @@
 """SoCo's heads: the R-CNN box head (4conv1fc, key-compatible with mmdet
 ``Shared4Conv1FCBBoxHead``) and the predictor + loss head."""
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -91,33 +91,78 @@ class SoCoHead(BaseModule):
         self.predictor = MODELS.build(predictor)
         self.loss_module = MODELS.build(loss)
 
-    def loss(self, online: Mapping[int, Tensor], target: Mapping[int, Tensor],
-             pairs: Sequence[Tuple[int, int]]) -> Dict[str, Tensor]:
-        """Losses of every ``(online view, target view)`` pair.
+    def loss(self,
+             online: Mapping[Hashable, Tensor],
+             target: Mapping[Hashable, Tensor],
+             pairs: Sequence[Tuple[Hashable, Hashable]],
+             levels: Optional[Mapping[Hashable, Tensor]] = None,
+             ids: Optional[Mapping[Hashable, Tensor]] = None) -> Dict[str, Tensor]:
+        """Losses of every ``(online, target)`` pair.
+
+        Keys are view indices or box sets ``(view, partner)`` (the view names the loss).
 
         Args:
-            online (Mapping[int, Tensor]): ``(R, D)`` online projections by view index.
-            target (Mapping[int, Tensor]): ``(R, D)`` target projections by view index.
-            pairs (Sequence[tuple]): ``(online view, target view)`` pairs.
+            online (Mapping): ``(R, D)`` online projections, or ``(P, R, D)`` projections of
+                every roi on every level (the official per-level mode).
+            target (Mapping): Target projections, same layout.
+            pairs (Sequence[tuple]): ``(online key, target key)`` pairs.
+            levels (Mapping, optional): ``(R,)`` level of every roi (per-level mode): the
+                predictor runs once per level (BatchNorm statistics per level) and each roi
+                keeps its level's output.
+            ids (Mapping, optional): ``(B, K)`` proposal ids (per-level mode): box ``i`` of one
+                set matches every box of the same id in the other set, and the loss is
+                ``shift - scale * mean_b [sum of matched cosines / number of matches]``, the
+                official ``regression_loss_bboxs_aware`` (``SoCo_FPN.py:119-128``).
 
         Returns:
             dict[str, Tensor]: ``loss_v{i}_v{j}`` (both directions of the pair Vi-Vj) and
             ``cos_v{i}_v{j}`` (mean cosine of the directions, no gradient).
         """
-        pred = {v: self.predictor([z])[0] for v, z in online.items()}
+        if levels is None:
+            pred = {k: self.predictor([z])[0] for k, z in online.items()}
+        else:
+            pred = {k: self.pick(torch.stack([self.predictor([x])[0] for x in z]), levels[k])
+                    for k, z in online.items()}
+            target = {k: self.pick(z, levels[k]) for k, z in target.items()}
         losses: Dict[str, Tensor] = {}
         counts: Dict[str, int] = {}
         for a, b in pairs:
-            key = f'v{min(a, b) + 1}_v{max(a, b) + 1}'
-            loss = self.loss_module(pred[a], target[b].detach())
+            va, vb = (k[0] if isinstance(k, tuple) else k for k in (a, b))
+            key = f'v{min(va, vb) + 1}_v{max(va, vb) + 1}'
+            if ids is None:
+                loss = self.loss_module(pred[a], target[b].detach())
+                with torch.no_grad():
+                    cos = F.cosine_similarity(pred[a], target[b], dim=1).mean()
+            else:
+                loss, cos = self.matched_loss(pred[a], target[b].detach(), ids[a], ids[b])
             losses[f'loss_{key}'] = losses.get(f'loss_{key}', 0) + loss
-            with torch.no_grad():
-                cos = F.cosine_similarity(pred[a], target[b], dim=1).mean()
             losses[f'cos_{key}'] = losses.get(f'cos_{key}', 0) + cos
             counts[key] = counts.get(key, 0) + 1
         for key, n in counts.items():
             losses[f'cos_{key}'] = losses[f'cos_{key}'] / n
         return losses
+
+    @staticmethod
+    def pick(per_level: Tensor, levels: Tensor) -> Tensor:
+        """``(P, R, D)`` -> ``(R, D)``: row ``r`` of level ``levels[r]``."""
+        return per_level[levels, torch.arange(per_level.shape[1], device=levels.device)]
+
+    def matched_loss(self, pred: Tensor, target: Tensor, ids_a: Tensor,
+                     ids_b: Tensor) -> Tuple[Tensor, Tensor]:
+        """Per-image mean cosine over id-matched box pairs, scaled by the loss module's
+        ``scale_factor`` / ``shift_factor`` (``-2 cos`` with SoCo's 2 / 0).
+
+        Returns:
+            tuple[Tensor, Tensor]: the loss and the mean matched cosine (no gradient).
+        """
+        b, k = ids_a.shape
+        sim = torch.bmm(F.normalize(pred, dim=1).view(b, k, -1),
+                        F.normalize(target, dim=1).view(b, ids_b.shape[1], -1).transpose(1, 2))
+        corr = (ids_a[:, :, None] == ids_b[:, None, :]).to(sim.dtype)
+        cos = ((sim * corr).sum((1, 2)) / (corr.sum((1, 2)) + 1e-6)).mean()
+        scale = getattr(self.loss_module, 'scale_factor', 1.)
+        shift = getattr(self.loss_module, 'shift_factor', 0.)
+        return shift - scale * cos, cos.detach()
 
 
 __all__ = ['ConvFCRoIHead', 'SoCoHead']

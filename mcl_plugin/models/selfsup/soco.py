@@ -1,5 +1,5 @@
 """SoCo: Selective Object COntrastive learning (Wei et al., NeurIPS 2021)."""
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +11,10 @@ from mcl_plugin.registry import MODELS
 
 from ..utils.ema import MomentumEncoder
 from ..utils.roi_pool import boxes_to_rois
+
+#: A box set: ``(view, partner)``. V1 has one box set per partner view when the views have their
+#: own proposals (``v1_boxes``); every other set is ``(view, None)``.
+BoxSet = Tuple[int, Optional[int]]
 
 
 @MODELS.register_module()
@@ -31,6 +35,20 @@ class SoCo(BaseSelfSupervisor):
     over the ``B * K`` matched proposals. The EMA target is a :class:`MomentumEncoder` over
     ``backbone``, ``neck`` (an ``nn.Identity`` for C4), ``tile_head`` and ``projector``.
 
+    Two pooling modes (``pool_all_levels``):
+
+    * ``False`` (the paper's reading, the class default): each box is pooled on its level only
+      and one ``tile_head`` / projector / predictor pass per view takes the boxes of all levels
+      (one BatchNorm batch); box ``k`` of a view matches box ``k`` of the other.
+    * ``True`` (the official code, ``SoCo_FPN.py:143-286``): every box is RoI-aligned on every
+      pyramid level (:meth:`MultiLevelRoIPooler.pool_every_level`) and the head, projector and
+      predictor run once per level (BatchNorm statistics per view, box set and level); the loss
+      picks each box's assigned level and matches boxes by proposal id, per image
+      (``regression_loss_bboxs_aware``, ``bboxs_utils.py:378-410``); see
+      :meth:`SoCoHead.loss`. With views that have their own proposals (``v1_boxes`` from
+      ``SoCoViews(independent_v3=True)``) V1 is pooled once per partner view with the V1 boxes
+      of that view's proposals (``bboxs1_12`` / ``bboxs1_13``), from one backbone pass.
+
     Args:
         backbone (dict): ResNet (``out_indices=(0, 1, 2, 3)`` for FPN, ``(2,)`` with 3 stages
             for C4).
@@ -47,6 +65,7 @@ class SoCo(BaseSelfSupervisor):
         end_momentum (float): Final momentum. Defaults to 0.
         loss_pairs (Sequence[tuple], optional): ``(online view, target view)`` pairs. Defaults
             to ``(0, j)`` and ``(j, 0)`` for every view ``j > 0``.
+        pool_all_levels (bool): The official per-level mode (see above). Defaults to False.
     """
 
     def __init__(self,
@@ -59,6 +78,7 @@ class SoCo(BaseSelfSupervisor):
                  base_momentum: float = 0.01,
                  end_momentum: float = 0.,
                  loss_pairs: Optional[Sequence[Tuple[int, int]]] = None,
+                 pool_all_levels: bool = False,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -73,6 +93,7 @@ class SoCo(BaseSelfSupervisor):
         self.tile_head = MODELS.build(tile_head)
         self.projector = MODELS.build(projector)
         self.loss_pairs = None if loss_pairs is None else [tuple(p) for p in loss_pairs]
+        self.pool_all_levels = pool_all_levels
         self.target_net = MomentumEncoder(self.online_modules(), base_momentum, end_momentum)
 
     def online_modules(self) -> Dict[str, nn.Module]:
@@ -93,33 +114,80 @@ class SoCo(BaseSelfSupervisor):
             return list(self.loss_pairs)
         return [p for j in range(1, num_views) for p in ((0, j), (j, 0))]
 
-    def embed(self, modules: Mapping[str, nn.Module], image: Tensor, rois: Tensor) -> Tensor:
-        """Projected embedding of every roi of one view.
-
-        Args:
-            modules: :meth:`online_modules` or their EMA copies.
-            image (Tensor): ``(B, 3, H, W)`` view.
-            rois (Tensor): ``(B * K, 5)`` rois in the view's pixels.
-
-        Returns:
-            Tensor: ``(B * K, D)``.
-        """
-        feats = modules['neck'](modules['backbone'](image))
-        x = modules['tile_head'](self.roi_pooler(feats, rois))
+    def project(self, modules: Mapping[str, nn.Module], rois_feats: Tensor) -> Tensor:
+        """``tile_head`` (+ global average pooling for C4) and projector on pooled features."""
+        x = modules['tile_head'](rois_feats)
         if x.dim() == 4:  # C4: res5 output -> global average pooling
             x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return modules['projector']([x])[0]
 
+    def embed(self, modules: Mapping[str, nn.Module], image: Tensor,
+              rois: Union[Tensor, Sequence[Tensor]]) -> Union[Tensor, List[Tensor]]:
+        """Projected embeddings of the rois of one view (one backbone pass).
+
+        Args:
+            modules: :meth:`online_modules` or their EMA copies.
+            image (Tensor): ``(B, 3, H, W)`` view.
+            rois (Tensor | Sequence[Tensor]): ``(R, 5)`` rois in the view's pixels, or several
+                box sets of the view.
+
+        Returns:
+            Tensor | list[Tensor]: per box set ``(R, D)`` (one level per roi, one head batch
+            for all sets of the view) or, with ``pool_all_levels``, ``(P, R, D)`` (every
+            level, one head batch per set and level).
+        """
+        sets = [rois] if isinstance(rois, Tensor) else list(rois)
+        feats = modules['neck'](modules['backbone'](image))
+        if self.pool_all_levels:
+            out = [
+                torch.stack([self.project(modules, x) for x in
+                             self.roi_pooler.pool_every_level(feats, r, image.shape[-2:])])
+                for r in sets
+            ]
+        else:
+            out = list(self.project(modules, self.roi_pooler(feats, torch.cat(sets)))
+                       .split([len(r) for r in sets]))
+        return out[0] if isinstance(rois, Tensor) else out
+
     @staticmethod
-    def view_rois(data_samples: List[DataSample], num_views: int) -> List[Tensor]:
-        """``(B * K, 5)`` rois of every view from the packed ``view_boxes``."""
+    def box_sets(data_samples: List[DataSample], num_views: int,
+                 pairs: Sequence[Tuple[int, int]]) -> Dict[BoxSet, Tuple[Tensor, Tensor]]:
+        """``(B * K, 5)`` rois and ``(B, K)`` proposal ids of every box set of the pairs.
+
+        V1's set paired with view ``j`` uses ``v1_boxes[j]`` when the samples carry it (views
+        with their own proposals) and the ids ``v1_ids[j]`` (the official pads V1's and view
+        ``j``'s sets independently), else ``view_ids[j]``; other ids come from ``view_ids``,
+        else the shared ``proposal_ids``, else the box index (box ``k`` matches box ``k``).
+        """
         if not data_samples or 'view_boxes' not in data_samples[0]:
             raise ValueError('SoCo needs data samples with view_boxes: use SoCoViews + '
                              'PackSoCoInputs in the pipeline')
         boxes = torch.stack([ds.view_boxes for ds in data_samples])  # B, V, K, 4
         if boxes.shape[1] != num_views:
             raise ValueError(f'{num_views} views in inputs but {boxes.shape[1]} in view_boxes')
-        return [boxes_to_rois(boxes[:, v]) for v in range(num_views)]
+        first = data_samples[0]
+        v1 = torch.stack([ds.v1_boxes for ds in data_samples]) if 'v1_boxes' in first else None
+        if 'view_ids' in first:
+            ids = torch.stack([ds.view_ids for ds in data_samples])  # B, V, K
+        elif 'proposal_ids' in first:
+            ids = torch.stack([ds.proposal_ids for ds in data_samples])[:, None].expand(
+                -1, num_views, -1)
+        else:
+            ids = torch.arange(boxes.shape[2]).expand(boxes.shape[0], num_views, -1)
+        v1_ids = torch.stack([ds.v1_ids for ds in data_samples]) if 'v1_ids' in first else ids
+        sets: Dict[BoxSet, Tuple[Tensor, Tensor]] = {}
+        for a, b in pairs:
+            for v, partner in ((a, b), (b, a)):
+                if v == 0 and v1 is not None and partner != 0:
+                    sets[(0, partner)] = (boxes_to_rois(v1[:, partner]), v1_ids[:, partner])
+                else:
+                    sets[(v, None)] = (boxes_to_rois(boxes[:, v]), ids[:, v])
+        return sets
+
+    @staticmethod
+    def set_of(view: int, partner: int, sets: Mapping[BoxSet, object]) -> BoxSet:
+        """The box set of ``view`` in its pair with ``partner``."""
+        return (view, partner) if (view, partner) in sets else (view, None)
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
@@ -133,13 +201,29 @@ class SoCo(BaseSelfSupervisor):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError('SoCo needs a list of >= 2 views (SoCoViews + PackSoCoInputs)')
         num_views = len(inputs)
-        rois = [r.to(inputs[0].device) for r in self.view_rois(data_samples, num_views)]
         pairs = self.pairs(num_views)
-        online_views = sorted({a for a, _ in pairs})
-        target_views = sorted({b for _, b in pairs})
-        online = {v: self.embed(self.online_modules(), inputs[v], rois[v]) for v in online_views}
+        sets = {k: (r.to(inputs[0].device), i.to(inputs[0].device))
+                for k, (r, i) in self.box_sets(data_samples, num_views, pairs).items()}
+        set_pairs = [(self.set_of(a, b, sets), self.set_of(b, a, sets)) for a, b in pairs]
+        online_sets = sorted({a for a, _ in set_pairs}, key=str)
+        target_sets = sorted({b for _, b in set_pairs}, key=str)
+
+        def run(fn, keys):
+            out = {}
+            for v in sorted({k[0] for k in keys}):
+                mine = [k for k in keys if k[0] == v]
+                out.update(zip(mine, fn(inputs[v], [sets[k][0] for k in mine])))
+            return out
+
+        online = run(lambda img, rois: self.embed(self.online_modules(), img, rois), online_sets)
         self.target_net.update_parameters(self.online_modules())
-        target = {v: self.target_net(self.embed, inputs[v], rois[v]) for v in target_views}
-        losses = self.head.loss(online, target, pairs)
+        target = run(lambda img, rois: self.target_net(self.embed, img, rois), target_sets)
+        if self.pool_all_levels:
+            levels = {k: self.roi_pooler.map_roi_levels(r, len(self.roi_pooler.featmap_strides))
+                      for k, (r, _) in sets.items()}
+            losses = self.head.loss(online, target, set_pairs, levels=levels,
+                                    ids={k: i for k, (_, i) in sets.items()})
+        else:
+            losses = self.head.loss(online, target, set_pairs)
         losses['ema_momentum'] = torch.tensor(self.target_net.current_momentum)
         return losses

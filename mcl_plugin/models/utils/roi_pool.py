@@ -7,6 +7,7 @@ continuous pixel coordinates, the convention of the box transforms in
 from typing import List, Optional, Sequence, Union
 
 import torch
+from mmcv.ops import roi_align
 from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from torch import Tensor
 
@@ -112,6 +113,31 @@ class MultiLevelRoIPooler(SingleRoIExtractor):
                              f'featmap_strides={self.featmap_strides}')
         self.out_channels = feats[0].shape[1]
         return super().forward(feats, rois)
+
+    def pool_every_level(self, feats: Sequence[Tensor], rois: Tensor,
+                         img_shape: Sequence[int]) -> List[Tensor]:
+        """Every roi RoI-aligned on every level: the official SoCo (``SoCo_FPN.py:131-141``,
+        ``box_util.py:11-25``) pools each box on P2-P5 and picks the assigned level in the loss.
+
+        As there, box coordinates are scaled by ``feature size / image size`` per level (not by
+        ``1 / stride``: a 112-px view has a 4x4 P5, so its boxes are scaled by 4/112, not 1/32).
+
+        Args:
+            feats (Sequence[Tensor]): ``(B, C, h_l, w_l)`` maps, finest first.
+            rois (Tensor): ``(R, 5)`` rois in the pixels of the ``img_shape`` input.
+            img_shape (Sequence[int]): ``(H, W)`` of the input.
+
+        Returns:
+            list[Tensor]: ``(R, C, out_size, out_size)`` per level.
+        """
+        out = []
+        for feat in feats:
+            sx, sy = feat.shape[-1] / img_shape[1], feat.shape[-2] / img_shape[0]
+            scale = rois.new_tensor([1., sx, sy, sx, sy])
+            out.append(roi_align(feat, rois * scale, self.out_size, 1.0,
+                                 self.roi_layers[0].sampling_ratio, 'avg',
+                                 self.roi_layers[0].aligned))
+        return out
 
 
 def boxes_to_rois(boxes: Union[Tensor, List[Tensor]]) -> Tensor:
