@@ -259,7 +259,34 @@ def check_load_from(model: nn.Module, filename: str, trust: bool = False) -> Cov
                              f'{summarize_prefixes(differ)}')
     else:
         report.notes.append('loaded into the model and compared: every matched tensor arrived')
+    report.notes.extend(_unconverted_parts(state, current))
     return report
+
+
+def _unconverted_parts(source: Mapping[str, torch.Tensor],
+                       target: Mapping[str, torch.Tensor]) -> List[str]:
+    """What a raw pre-training checkpoint given as ``load_from`` leaves behind.
+
+    mmengine loads it (``strict=False``): the run starts, backbone and FPN arrive, but parts the
+    converter would rename (the pre-trained 4-conv head ``tile_head.*`` ->
+    ``roi_head.bbox_head.shared_convs.*``, ...) stay at their initialisation, with only a warning
+    about unexpected keys in the log.
+    """
+    from .convert import MAPPING_RULES
+    notes = []
+    for rule in MAPPING_RULES:
+        if rule.source == rule.target:
+            continue
+        held = [k for k in source if k.startswith(rule.source)]
+        free = [k for k in target if k.startswith(rule.target) and k not in source]
+        if held and free:
+            notes.append(
+                f'the checkpoint holds {len(held)} {rule.source}* tensors that the detector '
+                f'names {rule.target}*: given as load_from, the fine-tune run starts but these '
+                f'{len(free)} keys stay at their initialisation (mmengine only warns about '
+                'unexpected keys). Convert first to hand them over: tools/convert_to_mmdet.py '
+                'CHECKPOINT OUT.pth --config CONFIG, then load_from=OUT.pth.')
+    return notes
 
 
 def check_pretrained(config: Union[str, Any],
