@@ -33,8 +33,10 @@ from torch import nn
 
 from ..utils.checkpoint import (TRUST_FLAG, allow_runner_checkpoints, is_weights_only_refusal,
                                 load_checkpoint_file, refusal_message)
-from .convert import ConversionError, _shapes, build_target_model
+from .convert import build_target_model
 from .coverage import CoverageReport, Shape, diagnose_backbone, summarize_prefixes
+from .io import ConversionError
+from .io import state_shapes as _shapes
 
 _REVISE_KEYS = [(r'^module\.', '')]
 

@@ -13,10 +13,8 @@ Recognised source layouts (a leading ``module.`` is stripped from every key):
   (mmdet ``ResNet`` or ``SwinTransformer`` keys), ``neck.*`` (mmdet ``FPN`` keys),
   ``tile_head.shared_convs.*`` (four mmcv ``ConvModule`` = mmdet ``Shared4Conv1FCBBoxHead``'s
   ``shared_convs``), ``tile_head.layer4.*`` (C4 variant: an mmdet ``ResLayer``), and an EMA target
-  ``target_net.module.<name>.*`` (a ``MomentumEncoder`` over named online modules; ``--use-ema``
-  renames the prefix to ``<name>.*``). Checkpoints written before the EMA was named hold
-  ``target_net.module.<K>.*``; *K* indexes the algorithm's module order
-  (:data:`LEGACY_EMA_ORDERS`);
+  ``target_net.module.<name>.*`` (``--use-ema`` renames the prefix to ``<name>.*``; older
+  positional ``target_net.module.<K>.*`` keys too, see :mod:`.ema`);
 * mmpretrain BYOL / MoCo v2 / MoCo v3 / DenseCL checkpoints and mmselfsup 1.x checkpoints (same
   layout): ``backbone.*`` is kept; their ``neck.*`` is a projector MLP, not an FPN, and is dropped;
   ``target_net.*`` / ``momentum_encoder.*`` / ``encoder_k.*`` are their momentum encoders.
@@ -25,9 +23,10 @@ Recognised source layouts (a leading ``module.`` is stripped from every key):
   the convention is irrelevant here;
 * backbone-only files (``extract_backbone_weights`` outputs, torchvision state dicts);
 * checkpoints written by this converter (converting twice gives identical tensors).
+
+Reading the source and writing the output live in :mod:`.io`, the EMA selection in :mod:`.ema`;
+their names are re-exported here.
 """
-import hashlib
-import os
 import os.path as osp
 import re
 from collections import OrderedDict, defaultdict
@@ -37,8 +36,11 @@ from typing import (TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequ
 import torch
 from torch import nn
 
-from ..utils.checkpoint import UnsafeCheckpointError, load_checkpoint_file
 from .coverage import CoverageReport, ModuleCoverage, Shape
+from .ema import EMA_WRAPPERS, LEGACY_EMA_ORDERS, select_ema
+from .io import (ConversionError, StateDict, check_output_path, extract_state_dict,
+                 load_source_checkpoint, sha256sum, torch_load, write_checkpoint)
+from .io import state_shapes as _shapes
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -46,34 +48,17 @@ if TYPE_CHECKING:
 __all__ = [
     'MAPPING_RULES', 'DROP_RULES', 'KEY_TRANSFORMS', 'ConversionError', 'CoverageReport',
     'MappingRule', 'ModuleCoverage', 'build_target_model', 'convert_checkpoint',
-    'convert_state_dict', 'load_source_checkpoint'
+    'convert_state_dict', 'load_source_checkpoint', 'EMA_WRAPPERS', 'LEGACY_EMA_ORDERS',
+    'check_output_path', 'extract_state_dict', 'sha256sum', 'torch_load'
 ]
-
-StateDict = Dict[str, torch.Tensor]
 
 #: Parts of the detector a checkpoint can initialise (``--parts``).
 PARTS = ('backbone', 'neck', 'head')
 #: Key of the provenance record in the ``meta`` of converted checkpoints.
 META_KEY = 'mcl_plugin_convert'
-#: Wrappers of EMA / momentum copies: mmpretrain ``target_net`` (BYOL, plugin algorithms),
-#: ``momentum_encoder`` (MoCo v3), ``encoder_k`` (MoCo v2, DenseCL, mmselfsup 0.x).
-EMA_WRAPPERS = ('target_net', 'momentum_encoder', 'encoder_k')
-#: Module order of the old positional EMA layout (``target_net.module.<K>``), picked by the
-#: first marker among the checkpoint's online modules: MCL / SoCo (``tile_head``; SoCo C4 has no
-#: neck, its ``1`` is empty), PLRC (``projector``), then DetCo and mmpretrain / mmselfsup BYOL,
-#: MoCo and DenseCL (``nn.Sequential(backbone, neck)``).
-LEGACY_EMA_ORDERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
-    ('tile_head', ('backbone', 'neck', 'tile_head', 'projector')),
-    ('projector', ('backbone', 'neck', 'projector')),
-    ('', ('backbone', 'neck')),
-)
 #: First key components that identify a bare (prefix-less) backbone state dict.
 BACKBONE_ROOTS = ('conv1', 'bn1', 'stem', 'layer1', 'layer2', 'layer3', 'layer4', 'patch_embed',
                   'stages', 'absolute_pos_embed')
-
-
-class ConversionError(RuntimeError):
-    """A checkpoint cannot be handed over; the message names the file, the keys and the fix."""
 
 
 @dataclass(frozen=True)
@@ -140,11 +125,9 @@ DROP_RULES: Tuple[Tuple[str, str], ...] = (
      'EMA / momentum target (pass --use-ema to convert it instead of the online weights)'),
 )
 _NON_FPN_NECK = 'neck is not an FPN (projection MLPs, e.g. BYOL/MoCo NonLinearNeck, DetCoNeck)'
-_REPLACED_BY_EMA = 'online weights replaced by the EMA target (--use-ema)'
 _NOT_IN_PARTS = 'part excluded by --parts'
 _SUPERSEDED = 'target key already filled by a higher-priority rule'
 _FPN_LEVEL_ABSENT = 'FPN level absent from the target FPN (start_level)'
-_EMA_STEPS = 'EMA bookkeeping (update counter)'
 
 # --------------------------------------------------------------------------------------------
 # Key transforms
@@ -208,106 +191,8 @@ KEY_TRANSFORMS: Dict[str, Callable[..., Optional[Tuple[KeyFn, str]]]] = {
 }
 
 # --------------------------------------------------------------------------------------------
-# Reading the source
-# --------------------------------------------------------------------------------------------
-
-
-def sha256sum(path: str, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def torch_load(path: str, trust: bool = False) -> Tuple[object, List[str]]:
-    """``torch.load`` on CPU with readable errors, never running pickled code unasked.
-
-    Tensors-only files and runner checkpoints load with ``weights_only=True`` (the data types
-    mmengine / mmpretrain / mcl_plugin checkpoints hold are allow-listed, see
-    :mod:`mcl_plugin.utils.checkpoint`); a file that pickles anything else is refused unless
-    ``trust`` is set (the tools' ``--trust-checkpoint``).
-
-    Args:
-        path (str): Local checkpoint file.
-        trust (bool): Unpickle files outside the allow-list in full (runs their code).
-
-    Returns:
-        tuple[object, list[str]]: The loaded object and notes.
-
-    Raises:
-        ConversionError: If the file is missing, empty, truncated, not a checkpoint, or needs a
-            full unpickle and ``trust`` is False.
-    """
-    if not osp.isfile(path):
-        raise ConversionError(f'checkpoint file {path!r} does not exist.')
-    size = osp.getsize(path)
-    if size == 0:
-        raise ConversionError(f'checkpoint file {path!r} is empty (0 bytes): the copy or '
-                              'download did not finish.')
-    try:
-        return load_checkpoint_file(path, trust), []
-    except UnsafeCheckpointError as exc:
-        raise ConversionError(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001  (torch raises RuntimeError/EOFError/...)
-        raise _unreadable(path, size, exc) from None
-
-
-def _unreadable(path: str, size: int, exc: BaseException) -> ConversionError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
-    return ConversionError(
-        f'cannot read checkpoint {path!r} ({size} bytes): {type(exc).__name__}: {first[:200]}. '
-        'The file looks truncated or corrupted (an interrupted download/copy or a run killed '
-        'while saving) or is not a PyTorch checkpoint: re-copy / re-download it, or take an '
-        'earlier checkpoint from the work_dir.')
-
-
-def extract_state_dict(obj: object, path: str = '<checkpoint>') -> Tuple[StateDict, Dict]:
-    """Return ``(state_dict, meta)`` from a loaded checkpoint object.
-
-    Accepts ``{'state_dict': ...}`` (mmengine), ``{'model': ...}`` (SoCo / Swin official) and
-    bare state dicts; strips a leading ``module.`` from every key.
-
-    Raises:
-        ConversionError: If no state dict of tensors is found.
-    """
-    if not isinstance(obj, Mapping):
-        raise ConversionError(f'{path!r} holds a {type(obj).__name__}, not a checkpoint dict.')
-    meta = obj.get('meta') if isinstance(obj.get('meta'), Mapping) else {}
-    for key in ('state_dict', 'model'):
-        if isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-            break
-    state = OrderedDict(
-        (re.sub(r'^module\.', '', k), v) for k, v in obj.items() if isinstance(v, torch.Tensor))
-    if not state:
-        raise ConversionError(f'{path!r} contains no tensors under state_dict/model or at the top '
-                              f'level (top-level keys: {list(obj)[:10]}).')
-    return state, dict(meta)
-
-
-def load_source_checkpoint(path: str, trust: bool = False) -> Tuple[StateDict, Dict, List[str]]:
-    """Load a checkpoint to convert (``trust``: see :func:`torch_load`).
-
-    Returns:
-        tuple: ``(state_dict, meta, notes)``.
-
-    Raises:
-        ConversionError: If it cannot be read (truncated, empty, not a checkpoint).
-    """
-    obj, notes = torch_load(path, trust)
-    state, meta = extract_state_dict(obj, path)
-    return state, meta, notes
-
-
-# --------------------------------------------------------------------------------------------
 # The mapping
 # --------------------------------------------------------------------------------------------
-
-
-def _shapes(state: Mapping[str, torch.Tensor]) -> Dict[str, Shape]:
-    return OrderedDict((k, tuple(v.shape)) for k, v in state.items())
 
 
 def _is_backbone_only(state: Mapping[str, torch.Tensor], target: Mapping[str, Shape]) -> bool:
@@ -320,68 +205,6 @@ def _is_backbone_only(state: Mapping[str, torch.Tensor], target: Mapping[str, Sh
     hits = sum(f'backbone.{k}' in target for k in state)
     roots = sum(k.split('.')[0] in BACKBONE_ROOTS for k in state)
     return hits >= len(state) / 2 or roots >= len(state) / 2
-
-
-def _ema_prefixes(state: Mapping[str, torch.Tensor]) -> Dict[str, str]:
-    """EMA sub-module prefix -> the online prefix it replaces.
-
-    Named layout (:class:`~mcl_plugin.models.utils.MomentumEncoder`):
-    ``target_net.module.<name>`` -> ``<name>``. Old positional layout
-    (``target_net.module.<K>``: plugin checkpoints written before the EMA was named, and
-    mmpretrain / mmselfsup BYOL, MoCo, DenseCL): ``<K>`` is the K-th name of the
-    algorithm's module order in :data:`LEGACY_EMA_ORDERS`.
-    """
-    pattern = re.compile(r'^((?:%s)\.(?:module\.)?)([^.]+)\.' % '|'.join(EMA_WRAPPERS))
-    tops = {k.split('.', 1)[0] for k in state if not pattern.match(k)}
-    order = next(o for marker, o in LEGACY_EMA_ORDERS if not marker or marker in tops)
-    prefixes: Dict[str, str] = OrderedDict()
-    for k in state:
-        m = pattern.match(k)
-        if not m or m.group(0)[:-1] in prefixes:
-            continue
-        name = m.group(2)
-        if name.isdigit():
-            if int(name) >= len(order):
-                raise ConversionError(f'EMA key {k}: sub-module {name} of the old positional '
-                                      f'layout, but the module order {order} has '
-                                      f'{len(order)} entries.')
-            name = order[int(name)]
-        prefixes[m.group(0)[:-1]] = name
-    return prefixes
-
-
-def _select_ema(state: StateDict, use_ema: bool,
-                dropped: Dict[str, List[str]]) -> Tuple[StateDict, List[str]]:
-    """Keep the online weights, or swap in the EMA target's copies (``use_ema``): a prefix
-    rename (:func:`_ema_prefixes`) that replaces every online module with an EMA copy."""
-    if not use_ema:
-        return state, []
-    prefixes = _ema_prefixes(state)
-    if not prefixes:
-        raise ConversionError('--use-ema was given but the checkpoint has no EMA / momentum '
-                              f'target (no key starts with {", ".join(EMA_WRAPPERS)}). Convert '
-                              'without --use-ema.')
-    wrappers = tuple(w + '.' for w in EMA_WRAPPERS)
-    replaced = set(prefixes.values())
-    result: StateDict = OrderedDict()
-    ema: StateDict = OrderedDict()
-    for k, v in state.items():
-        src = next((p for p in prefixes if k.startswith(p + '.')), None)
-        if src is not None:
-            ema[prefixes[src] + k[len(src):]] = v
-        elif k.startswith(wrappers):
-            dropped.setdefault(_EMA_STEPS, []).append(k)
-        elif k.split('.', 1)[0] in replaced:
-            dropped.setdefault(_REPLACED_BY_EMA, []).append(k)
-        else:
-            result[k] = v
-    result.update(ema)
-    notes = [f'EMA {src}.* -> {top}.*' for src, top in prefixes.items()]
-    online = {k.split('.', 1)[0] for k in state if not k.startswith(wrappers)}
-    no_ema = sorted((online & {r.source.split('.')[0] for r in MAPPING_RULES}) - replaced)
-    if no_ema:
-        notes.append(f'{no_ema} have no EMA copy: their online weights are used')
-    return result, notes
 
 
 @dataclass
@@ -508,7 +331,8 @@ def convert_state_dict(
         state = OrderedDict((f'backbone.{k}', v) for k, v in state.items())
         out.notes.append('backbone-only checkpoint (no backbone. prefix, e.g. an '
                          'extract_backbone_weights output): keys prefixed with backbone.')
-    state, ema_notes = _select_ema(state, use_ema, out.dropped)
+    state, ema_notes = select_ema(state, use_ema, out.dropped,
+                                  {r.source.split('.')[0] for r in MAPPING_RULES})
     out.notes.extend(ema_notes)
     selected = _shapes(state)
     kept = OrderedDict()
@@ -614,34 +438,6 @@ def convert_checkpoint(src: str,
         return _convert(src, dst, config, use_ema, parts, cfg_options, allow_missing, bar, trust)
 
 
-def check_output_path(src: str, dst: str) -> None:
-    """Refuse an output path that would overwrite the source or cannot be a file.
-
-    The source is compared by identity (``os.path.samefile`` when ``dst`` exists, so symlinks,
-    hard links and ``./x.pth`` vs ``x.pth`` are all caught; resolved real paths otherwise).
-
-    Raises:
-        ConversionError: Naming the clash and what to do.
-    """
-    same = (osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst)) or \
-        osp.realpath(src) == osp.realpath(dst)
-    if same:
-        raise ConversionError(
-            f'the output {dst!r} is the source checkpoint {src!r} itself (same file): writing it '
-            'would replace the pre-training checkpoint (EMA target, optimizer, RNG states) by the '
-            'detector weights. Choose another output path, e.g. '
-            f'{osp.splitext(dst)[0] + "_mmdet.pth"!r}. Nothing was written.')
-    if osp.isdir(dst):
-        raise ConversionError(
-            f'the output {dst!r} is a directory; give a file path such as '
-            f'{osp.join(dst, osp.splitext(osp.basename(src))[0] + "_mmdet.pth")!r}. '
-            'Nothing was written.')
-    parent = osp.dirname(osp.abspath(dst))
-    if osp.exists(parent) and not osp.isdir(parent):
-        raise ConversionError(f'the output {dst!r} lies under {parent!r}, which is a file, not a '
-                              'directory. Nothing was written.')
-
-
 def _convert(src: str, dst: Optional[str], config: Union[str, 'Config'], use_ema: bool,
              parts: Sequence[str], cfg_options: Optional[dict], allow_missing: Sequence[str],
              bar, trust: bool = False) -> CoverageReport:
@@ -679,10 +475,6 @@ def _convert(src: str, dst: Optional[str], config: Union[str, 'Config'], use_ema
                   notes=list(report.notes))
     checkpoint = dict(state_dict=OrderedDict((k, v.detach().clone()) for k, v in converted.items()),
                       meta={META_KEY: record})
-    check_output_path(src, dst)  # again: the path may have changed while we worked
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = f'{dst}.tmp{os.getpid()}'
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, dst)
+    write_checkpoint(checkpoint, src, dst)
     bar.update(1)
     return report

@@ -11,11 +11,14 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mcl_ckpt_factory import (DEMO, PretrainModel, TileHead, fpn, randomize,  # noqa: E402
                               resnet, save)
 
-from mcl_plugin.converters.convert import (LEGACY_EMA_ORDERS, ConversionError,  # noqa: E402
-                                           _select_ema, convert_checkpoint)
+from mcl_plugin.converters.convert import (MAPPING_RULES, ConversionError,  # noqa: E402
+                                           convert_checkpoint)
+from mcl_plugin.converters.ema import LEGACY_EMA_ORDERS, select_ema  # noqa: E402
 from mcl_plugin.registry import MODELS  # noqa: E402
 
 BN = dict(type='BN')
+#: The online modules the converter maps (as convert_state_dict passes them to select_ema).
+MAPPED = {r.source.split('.')[0] for r in MAPPING_RULES}
 R18 = dict(type='mmdet.ResNet', depth=18, base_channels=8, stem_channels=8, norm_cfg=BN)
 
 
@@ -79,8 +82,8 @@ def test_old_positional_keys_map_by_the_algorithm_module_order(algo, modules):
         assert {k.split('.')[2] for k in old if k.startswith('target_net.module.')} == {'0', '2',
                                                                                           '3'}
     new_dropped, old_dropped = {}, {}
-    new_out, new_notes = _select_ema(state, True, new_dropped)
-    old_out, old_notes = _select_ema(old, True, old_dropped)
+    new_out, new_notes = select_ema(state, True, new_dropped, MAPPED)
+    old_out, old_notes = select_ema(old, True, old_dropped, MAPPED)
     assert list(new_out) == list(old_out)
     assert all(torch.equal(new_out[k], old_out[k]) for k in new_out)
     assert {r: sorted(v) for r, v in new_dropped.items()} == {
@@ -122,4 +125,4 @@ def test_positional_index_beyond_the_module_order_is_an_error():
     state = {'backbone.w': torch.zeros(1), 'neck.w': torch.zeros(1),
              'target_net.module.2.w': torch.zeros(1)}
     with pytest.raises(ConversionError, match='sub-module 2'):
-        _select_ema(state, True, {})
+        select_ema(state, True, {}, MAPPED)
