@@ -82,7 +82,7 @@ def test_mim_finds_the_plugin_package_layout():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('num_workers', [0, 1])
+@pytest.mark.parametrize('num_workers', [0, 2])
 def test_resume_continues_exactly(tmp_path, small_data, num_workers):
     """4 iterations straight == 2 iterations, kill, --resume, 2 more: identical online weights,
     EMA target, optimizer state and schedule position. With ``num_workers=0`` the augmentations
@@ -144,3 +144,24 @@ def test_mcl_refuses_batches_without_negatives_and_mixed_branches(tmp_path, smal
     import re
     assert re.search(message, proc.stderr), proc.stderr[-2000:]
     assert not list((tmp_path / 'work').rglob('*.pth'))
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    """Issue 21 item 5: `--resume` in an empty work dir logged "Auto resumed from ... None"."""
+    import importlib.util
+
+    from mmengine.logging import MMLogger
+    spec = importlib.util.spec_from_file_location('train_tool', osp.join(REPO, 'tools', 'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    logger = MMLogger.get_instance('test_resume_without_a_checkpoint', log_file=str(tmp_path / 'l'))
+    assert tool._auto_resume(str(tmp_path)) is False
+    logger.handlers[-1].flush()
+    text = (tmp_path / 'l').read_text()
+    assert 'no checkpoint found in' in text and 'starts from iteration 0' in text
+    (tmp_path / 'iter_2.pth').write_bytes(b'x')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
+    assert tool._auto_resume(str(tmp_path)) is True
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'gone.pth'))
+    with pytest.raises(SystemExit, match='gone.pth.*does not exist'):
+        tool._auto_resume(str(tmp_path))
