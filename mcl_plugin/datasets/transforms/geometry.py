@@ -36,6 +36,10 @@ GEOMETRIC_WORDS = ('Flip', 'Crop', 'Resize', 'Rotat', 'Affine', 'Pad', 'Shear', 
                    'Expand', 'Mosaic', 'Mix', 'Cutout', 'Erasing', 'Perspective', 'Elastic', 'Zoom',
                    'RandomShift', 'Albu', 'View', 'Jigsaw')
 
+#: Pixel-hiding transforms that know the view's boxes (they read them as ``gt_bboxes``): a view
+#: builder that hands its boxes to its pipelines allows them (SoCoViews: SoCo's in-box Cutout).
+BOX_AWARE_TRANSFORMS = ('InBoxCutout', )
+
 
 # ------------------------------------------------------------------ the photometric-only check
 def transform_name(t: Any) -> str:
@@ -269,7 +273,8 @@ def overlap_of_smaller(a: Region, b: Region) -> float:
 
 
 __all__: List[str] = [
-    'GEOMETRIC_WORDS', 'transform_name', 'find_geometric', 'check_photometric', 'build_photometric',
+    'GEOMETRIC_WORDS', 'BOX_AWARE_TRANSFORMS', 'transform_name', 'find_geometric',
+    'check_photometric', 'build_photometric',
     'sample_crop', 'check_ranges', 'resize', 'crop_resize', 'flip', 'crop_resize_flip_nearest',
     'to_boxes', 'clip_to_region', 'to_view', 'intersect', 'overlap_of_smaller'
 ]

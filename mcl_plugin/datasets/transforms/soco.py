@@ -19,23 +19,92 @@ from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.structures import DataSample
 
 from mcl_plugin.registry import TRANSFORMS
-from .geometry import (build_photometric, clip_to_region, crop_resize, flip, intersect, resize,
-                       sample_crop, to_boxes, to_view)
+from .geometry import (BOX_AWARE_TRANSFORMS, build_photometric, clip_to_region, crop_resize,
+                       flip, intersect, resize, sample_crop, to_boxes, to_view)
 
 
-def jitter_boxes(boxes: np.ndarray, prob: float, ratio: float,
-                 rng: np.random.RandomState) -> np.ndarray:
-    """SoCo's box jitter: with probability ``prob`` per box, ``cx += r1 w, cy += r2 h,
+def jitter_boxes(boxes: np.ndarray, prob: float, ratio: float, rng: np.random.RandomState,
+                 anchor: str = 'center') -> np.ndarray:
+    """SoCo's box jitter: with probability ``prob`` per box, ``x += r1 w, y += r2 h,
     w += r3 w, h += r4 h`` with independent ``r_i ~ U(-ratio, ratio)`` (the paper writes one
-    ``r``; independent draws are the usual reading of "jitter")."""
+    ``r``; the official code draws four, ``bboxs_utils.py:200-226``).
+
+    Args:
+        anchor (str): The point ``(x, y)`` that moves: ``'center'`` (the paper's box centre)
+            or ``'top_left'`` (the official code: ``x1 += r1 w``, then ``x2 = x1 + w'``).
+    """
+    if anchor not in ('center', 'top_left'):
+        raise ValueError(f"anchor must be 'center' or 'top_left', got {anchor!r}")
     if prob <= 0 or ratio <= 0 or not len(boxes):
         return boxes
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    cx, cy = boxes[:, 0] + w / 2, boxes[:, 1] + h / 2
     r = rng.uniform(-ratio, ratio, size=(len(boxes), 4)) * (rng.rand(len(boxes), 1) < prob)
-    cx, cy = cx + r[:, 0] * w, cy + r[:, 1] * h
-    w, h = w * (1 + r[:, 2]), h * (1 + r[:, 3])
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1).astype(np.float32)
+    nw, nh = w * (1 + r[:, 2]), h * (1 + r[:, 3])
+    if anchor == 'center':
+        cx = boxes[:, 0] + w / 2 + r[:, 0] * w
+        cy = boxes[:, 1] + h / 2 + r[:, 1] * h
+        out = [cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2]
+    else:
+        x1, y1 = boxes[:, 0] + r[:, 0] * w, boxes[:, 1] + r[:, 1] * h
+        out = [x1, y1, x1 + nw, y1 + nh]
+    return np.stack(out, 1).astype(np.float32)
+
+
+@TRANSFORMS.register_module()
+class InBoxCutout(BaseTransform):
+    """Cutout inside the boxes of a view: the official SoCo's ``RandomCutoutInBbox``
+    (``transform_ops.py:322-366``), used on V2 / V3 by the 100-epoch FPN and the C4 recipes.
+
+    For every box of the view (``gt_bboxes``, ``(K, 4)`` in the view's pixels, as
+    :class:`SoCoViews` passes them to its view pipelines) with probability ``prob``: a square of
+    area ``U(ratio) * box area`` (side rounded), centred on a random whole pixel of the box, is
+    filled with ``fill`` (clipped to the image). The official code fills the normalised tensor
+    with 0, i.e. the mean colour; ``fill`` is that mean in the image's channel order (BGR
+    ``(104, 116, 124)`` for the ImageNet mean of the data preprocessor). It is the only
+    pixel-hiding transform :class:`SoCoViews` accepts in a view pipeline: it knows the boxes.
+
+    Required keys: ``img``, ``gt_bboxes``. Added: ``cutout_boxes`` (``(K, 4)`` float32 cut
+    regions, NaN where a box was not cut).
+
+    Args:
+        prob (float): Probability per box. Defaults to 0.5.
+        ratio (tuple): Range of the cut area over the box area. Defaults to (0.1, 0.3) (the
+            official ``--cutout_ratio_min 0.1 --cutout_ratio_max 0.3``).
+        fill (Sequence[int]): Fill colour. Defaults to (104, 116, 124).
+    """
+
+    def __init__(self, prob: float = 0.5, ratio: Tuple[float, float] = (0.1, 0.3),
+                 fill: Sequence[int] = (104, 116, 124)) -> None:
+        if not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f'ratio must satisfy 0 < min <= max, got {ratio}')
+        self.prob, self.ratio, self.fill = prob, tuple(ratio), tuple(fill)
+
+    def transform(self, results: Dict) -> Dict:
+        if 'gt_bboxes' not in results:
+            raise KeyError('InBoxCutout needs the view boxes (gt_bboxes): use it inside a '
+                           'SoCoViews view pipeline')
+        img = results['img'].copy()
+        h, w = img.shape[:2]
+        boxes = np.asarray(results['gt_bboxes'], np.float32).reshape(-1, 4)
+        cuts = np.full_like(boxes, np.nan)
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            if np.random.rand() >= self.prob:
+                continue
+            area = max(x2 - x1, 0) * max(y2 - y1, 0)
+            half = int(round(math.sqrt(np.random.uniform(*self.ratio) * area))) // 2
+            cx = np.random.randint(int(x1), max(int(math.ceil(x2)) - 1, int(x1)) + 1)
+            cy = np.random.randint(int(y1), max(int(math.ceil(y2)) - 1, int(y1)) + 1)
+            c = (max(cx - half, 0), max(cy - half, 0), min(cx + half + 1, w),
+                 min(cy + half + 1, h))
+            img[c[1]:c[3], c[0]:c[2]] = self.fill[:img.shape[2]] if img.ndim == 3 else \
+                self.fill[0]
+            cuts[i] = c
+        results['img'] = img
+        results['cutout_boxes'] = cuts
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(prob={self.prob}, ratio={self.ratio}, fill={self.fill})'
 
 
 @TRANSFORMS.register_module()
@@ -47,8 +116,24 @@ class SoCoViews(BaseTransform):
       ``v2_size``. The crop is cut from the original image at the same place, its borders
       snapped to whole original pixels (the geometry is that of cropping V1; the pixels are
       sharper).
-    * V3: V2 resized to ``v3_size`` (None: no V3, e.g. the C4 variant).
+    * V3: V2 resized to ``v3_size`` (None: no V3, e.g. the C4 variant; the paper's V3), or with
+      ``independent_v3`` an independent random crop resized to ``v3_size`` with its own
+      proposals (the official code, ``transform.py:77-99``, ``dataset.py:697-783``).
     * V4 (SoCo*): another random crop of V1 resized to ``v4_size`` (None: no V4).
+
+    Two box modes (``box_mode``):
+
+    * ``'shared'`` (the class default, our easier positives; described below): every view shows
+      the same visible part of a proposal.
+    * ``'visible_part'`` (the official code, ``dataset.py:697-747``): a crop view's candidates
+      are the proposals that overlap it at all; ``num_proposals`` of them are sampled per crop
+      view (``least = max(K // 2, 1)`` candidates wanted, halved after each of ``max_tries``
+      draws, the last draw kept); the crop view gets the visible part of each (clipped to the
+      crop), V1 the whole proposal (jittered, clipped to the image). V1 therefore has one box
+      set per crop view: ``v1_boxes[j]`` / ``v1_ids[j]`` (``bboxs1_12``, ``bboxs1_13``). Each
+      set is padded to ``num_proposals`` independently by repeating random members
+      (``pad_bboxs_with_common``); boxes match by proposal id (``view_ids``). A crop that
+      overlaps no proposal gets the whole crop as its proposal (id -1).
 
     Proposals: a proposal is *visible* when at least ``min_visible`` of its V1 area lies in the
     region every crop view shows (V2, or V2 ∩ V4) and its clipped sides are at least
@@ -66,7 +151,10 @@ class SoCoViews(BaseTransform):
     ``img_path``. Modified: ``img`` becomes the list of views. Added: ``view_boxes``
     ((V, K, 4) float32, per-view pixels), ``proposal_ids`` ((K,) int64, row in ``proposals``),
     ``is_pad`` ((K,) bool), ``view_flips`` ((V,) bool), ``view_regions`` ((V, 4) float32, the
-    part of the original image each view shows, before its flip), ``view_sizes``.
+    part of the original image each view shows, before its flip), ``view_sizes``,
+    ``view_ids`` ((V, K) int64 proposal id of every box; ``proposal_ids`` and ``is_pad`` are
+    V2's) and, in ``'visible_part'`` mode, ``v1_boxes`` / ``v1_ids`` ((V, K, 4) / (V, K): V1's
+    box set for each view; row 0 = row 1).
 
     Args:
         num_proposals (int): ``K`` proposals per image. Defaults to 4.
@@ -82,10 +170,19 @@ class SoCoViews(BaseTransform):
         max_tries (int): Crop draws. Defaults to 10.
         jitter_prob (float): Probability to jitter a box. Defaults to 0.5.
         jitter_ratio (float): Jitter amplitude ``r``. Defaults to 0.1.
+        jitter_views (str): ``'all'`` (every view, the paper's reading) or ``'v1'`` (V1's boxes
+            only, the official code). Defaults to 'all'.
+        jitter_anchor (str): ``'center'`` or ``'top_left'`` (official), see
+            :func:`jitter_boxes`. Defaults to 'center'.
+        box_mode (str): ``'shared'`` or ``'visible_part'`` (official), see above.
+            Defaults to 'shared'.
+        independent_v3 (bool): V3 as an independent crop with its own proposals (official;
+            needs ``box_mode='visible_part'``). Defaults to False.
         flip_prob (float): Horizontal flip probability per view. Defaults to 0.5.
         view_pipelines (Sequence[Sequence[dict]]): Photometric transforms per view, in view
             order; a single list is used for every view. Geometric transforms, also inside a
-            wrapper such as ``RandomApply``, are rejected. Defaults to none.
+            wrapper such as ``RandomApply``, are rejected, except :class:`InBoxCutout`, which
+            gets the view's boxes as ``gt_bboxes``. Defaults to none.
         interpolation (str): Resize interpolation. Defaults to 'bilinear'.
         seed (int, optional): Seed of a private generator (tests). Default: numpy's global
             state, which mmengine seeds per worker.
@@ -104,6 +201,10 @@ class SoCoViews(BaseTransform):
                  max_tries: int = 10,
                  jitter_prob: float = 0.5,
                  jitter_ratio: float = 0.1,
+                 jitter_views: str = 'all',
+                 jitter_anchor: str = 'center',
+                 box_mode: str = 'shared',
+                 independent_v3: bool = False,
                  flip_prob: float = 0.5,
                  view_pipelines: Sequence[Sequence[dict]] = (),
                  interpolation: str = 'bilinear',
@@ -114,6 +215,13 @@ class SoCoViews(BaseTransform):
             raise ValueError(f'crop_scale must satisfy 0 < min <= max <= 1, got {crop_scale}')
         if not 0 <= min_visible <= 1:
             raise ValueError(f'min_visible must be in [0, 1], got {min_visible}')
+        if jitter_views not in ('all', 'v1'):
+            raise ValueError(f"jitter_views must be 'all' or 'v1', got {jitter_views!r}")
+        if box_mode not in ('shared', 'visible_part'):
+            raise ValueError(f"box_mode must be 'shared' or 'visible_part', got {box_mode!r}")
+        if independent_v3 and box_mode != 'visible_part':
+            raise ValueError("independent_v3 gives V3 its own proposals: it needs "
+                             "box_mode='visible_part'")
         self.num_proposals = num_proposals
         self.v1_size, self.v2_size, self.v3_size, self.v4_size = (v1_size, v2_size, v3_size,
                                                                   v4_size)
@@ -124,6 +232,8 @@ class SoCoViews(BaseTransform):
         self.max_tries = max(1, max_tries)
         self.jitter_prob = jitter_prob
         self.jitter_ratio = jitter_ratio
+        self.jitter_views, self.jitter_anchor = jitter_views, jitter_anchor
+        self.box_mode, self.independent_v3 = box_mode, independent_v3
         self.flip_prob = flip_prob
         self.interpolation = interpolation
         self.rng = np.random.RandomState(seed) if seed is not None else np.random
@@ -139,7 +249,8 @@ class SoCoViews(BaseTransform):
         hint = ('Crops, resizes and flips belong to SoCoViews itself (crop_scale, crop_ratio, '
                 'v*_size, flip_prob).')
         self.pipelines = [
-            build_photometric(p, f'SoCoViews view_pipelines[{i}] ({names[i]})', 'proposals', hint)
+            build_photometric(p, f'SoCoViews view_pipelines[{i}] ({names[i]})', 'proposals', hint,
+                              allow=BOX_AWARE_TRANSFORMS)
             for i, p in enumerate(view_pipelines)
         ] if view_pipelines else [None] * len(names)
 
@@ -227,6 +338,10 @@ class SoCoViews(BaseTransform):
 
         b1 = props.clone()
         b1.rescale_((sx, sy))
+        full = (0., 0., float(s1), float(s1))
+        if self.box_mode == 'visible_part':
+            views, boxes, regions, sets = self._visible_part(img, b1, snap, cut)
+            return self._finish(results, views, boxes, regions, sets, sx, sy)
         c2, c4, shared, keep = self._choose_crops(b1, snap)
         if keep.any():
             ids, is_pad = self._sample(keep)
@@ -236,7 +351,6 @@ class SoCoViews(BaseTransform):
             is_pad = np.arange(self.num_proposals) > 0
             common = to_boxes(np.tile(np.asarray(shared, np.float32), (self.num_proposals, 1)))
 
-        full = (0., 0., float(s1), float(s1))
         views, boxes, regions = [self._resize(img, s1)], [common], [full]
         v2 = cut(c2, self.v2_size)
         b2 = to_view(common, c2, (self.v2_size, self.v2_size))
@@ -252,25 +366,113 @@ class SoCoViews(BaseTransform):
             views.append(cut(c4, self.v4_size))
             boxes.append(to_view(common, c4, (self.v4_size, self.v4_size)))
             regions.append(c4)
+        ids_v = np.tile(ids, (len(views), 1))
+        return self._finish(results, views, [b.numpy() for b in boxes], regions,
+                            dict(view_ids=ids_v, is_pad=is_pad), sx, sy)
 
+    def _pad(self, n: int) -> np.ndarray:
+        """Rows of a set of ``n`` boxes padded to ``num_proposals`` by random repeats
+        (``pad_bboxs_with_common``, ``bboxs_utils.py:255-259``)."""
+        k = self.num_proposals
+        rows = np.arange(min(n, k))
+        return np.concatenate([rows, self.rng.choice(n, k - len(rows))]) if n < k else rows
+
+    def _visible_part(self, img: np.ndarray, b1: HorizontalBoxes, snap, cut) -> tuple:
+        """Views, per-view boxes, regions and the box sets of ``box_mode='visible_part'``
+        (``dataset.py:697-747``); see the class docstring."""
+        s, k = self.v1_size, self.num_proposals
+        names = self.view_names
+        sizes = dict(V2=self.v2_size, V3=self.v3_size, V4=self.v4_size)
+        own = [i for i, n in enumerate(names)
+               if n in ('V2', 'V4') or (n == 'V3' and self.independent_v3)]
+        t = b1.tensor
+        least = max(k // 2, 1)
+        for _ in range(self.max_tries):
+            crops = {j: snap(sample_crop(s, s, self.crop_scale, self.crop_ratio, self.rng))
+                     for j in own}
+            chosen = {}
+            for j, c in crops.items():
+                hit = ((t[:, 0] < c[2]) & (c[0] < t[:, 2]) & (t[:, 1] < c[3])
+                       & (c[1] < t[:, 3])).numpy()
+                cand = np.flatnonzero(hit)
+                chosen[j] = cand if len(cand) <= k else self.rng.permutation(cand)[:k]
+            if all(len(c) >= least for c in chosen.values()):
+                break
+            least = max(least // 2, 1)
+        views = [self._resize(img, s)]
+        boxes = [None] * len(names)
+        regions = [(0., 0., float(s), float(s))] + [None] * (len(names) - 1)
+        v1_boxes, v1_ids = [None] * len(names), [None] * len(names)
+        view_ids = [None] * len(names)
+        pads = np.zeros(k, bool)
+        for j in range(1, len(names)):
+            if j not in own:  # the paper's V3: V2 resized
+                size = sizes[names[j]]
+                views.append(self._resize(views[1], size))
+                boxes[j] = to_view(to_boxes(boxes[1]), (0, 0, self.v2_size, self.v2_size),
+                                   (size, size)).numpy()
+                regions[j] = regions[1]
+                v1_boxes[j], v1_ids[j], view_ids[j] = v1_boxes[1], v1_ids[1], view_ids[1]
+                continue
+            c, size, ids = crops[j], sizes[names[j]], chosen[j]
+            views.append(cut(c, size))
+            regions[j] = c
+            if len(ids):
+                one = b1[ids].numpy()
+                if self.jitter_prob > 0:
+                    one = jitter_boxes(one, self.jitter_prob, self.jitter_ratio, self.rng,
+                                       self.jitter_anchor)
+                one = to_boxes(one)
+                one.clip_((s, s))
+                crop = to_view(clip_to_region(b1[ids].clone(), c), c, (size, size))
+            else:  # no proposal overlaps the crop: the crop itself
+                ids = np.array([-1])
+                one, crop = to_boxes(c), to_boxes((0, 0, size, size))
+            r1, rj = self._pad(len(ids)), self._pad(len(ids))
+            v1_boxes[j], v1_ids[j] = one.numpy()[r1], ids[r1]
+            boxes[j], view_ids[j] = crop.numpy()[rj], ids[rj]
+            if j == 1:
+                pads = np.arange(k) >= len(ids)
+        boxes[0], v1_ids[0], v1_boxes[0] = v1_boxes[1], v1_ids[1], v1_boxes[1]
+        view_ids[0] = v1_ids[1]
+        sets = dict(v1_boxes=np.stack(v1_boxes), v1_ids=np.stack(v1_ids).astype(np.int64),
+                    view_ids=np.stack(view_ids).astype(np.int64), is_pad=pads)
+        return views, boxes, regions, sets
+
+    def _finish(self, results: Dict, views: List[np.ndarray], boxes: List[np.ndarray],
+                regions: list, sets: Dict, sx: float, sy: float) -> Dict:
+        """Box jitter (``jitter_views``; V1's is drawn earlier in ``'visible_part'`` mode),
+        flips (V1's also flips ``v1_boxes``), the view pipelines (with ``gt_bboxes``) and the
+        outputs."""
         flips = []
+        v1_sets = sets.get('v1_boxes')
         for i, pipeline in enumerate(self.pipelines):
             h, w = views[i].shape[:2]
-            b = to_boxes(jitter_boxes(boxes[i].numpy(), self.jitter_prob, self.jitter_ratio,
-                                      self.rng))
+            jitter = (self.jitter_views == 'all' or i == 0) and not (
+                v1_sets is not None and i == 0)
+            b = to_boxes(jitter_boxes(boxes[i], self.jitter_prob, self.jitter_ratio, self.rng,
+                                      self.jitter_anchor) if jitter else boxes[i])
             b.clip_((h, w))
             flipped = bool(self.rng.rand() < self.flip_prob)
             if flipped:
                 views[i] = flip(views[i])
                 b.flip_((h, w))
+                if i == 0 and v1_sets is not None:
+                    v1 = to_boxes(v1_sets)
+                    v1.flip_((h, w))
+                    v1_sets = v1.numpy().reshape(v1_sets.shape)
             if pipeline is not None:
-                views[i] = pipeline(dict(img=views[i]))['img']
+                views[i] = pipeline(dict(img=views[i], gt_bboxes=b.numpy()))['img']
             boxes[i] = b.numpy()
             flips.append(flipped)
         results['img'] = views
         results['view_boxes'] = np.stack(boxes).astype(np.float32)
-        results['proposal_ids'] = ids
-        results['is_pad'] = is_pad
+        results['proposal_ids'] = np.asarray(sets['view_ids'][1], np.int64)
+        results['is_pad'] = sets['is_pad']
+        results['view_ids'] = sets['view_ids']
+        if v1_sets is not None:
+            results['v1_boxes'] = v1_sets.astype(np.float32)
+            results['v1_ids'] = sets['v1_ids']
         results['view_flips'] = np.array(flips, bool)
         results['view_regions'] = np.array([(r[0] / sx, r[1] / sy, r[2] / sx, r[3] / sy)
                                             for r in regions], np.float32)
@@ -290,8 +492,9 @@ class PackSoCoInputs(BaseTransform):
 
     ``inputs``: list of ``(3, h_v, w_v)`` uint8 tensors, one per view. ``data_samples``: a
     :class:`DataSample` with data fields ``view_boxes`` ((V, K, 4) float32 xyxy in each view's
-    pixels), ``proposal_ids`` ((K,) int64) and ``is_pad`` ((K,) bool) -- tensors, so the data
-    preprocessor moves them to the device -- and meta ``view_flips``, ``view_regions`` plus
+    pixels), ``proposal_ids`` ((K,) int64), ``is_pad`` ((K,) bool) and, when present,
+    ``view_ids`` ((V, K)), ``v1_boxes`` ((V, K, 4)) and ``v1_ids`` ((V, K)) -- tensors, so the
+    data preprocessor moves them to the device -- and meta ``view_flips``, ``view_regions`` plus
     ``meta_keys``.
 
     Args:
@@ -314,8 +517,12 @@ class PackSoCoInputs(BaseTransform):
         sample.set_field(torch.from_numpy(np.asarray(results['proposal_ids'], np.int64)),
                          'proposal_ids')
         sample.set_field(torch.from_numpy(np.asarray(results['is_pad'], bool)), 'is_pad')
+        for key, dtype in (('view_ids', np.int64), ('v1_boxes', np.float32),
+                           ('v1_ids', np.int64)):
+            if key in results:
+                sample.set_field(torch.from_numpy(np.asarray(results[key], dtype)), key)
         sample.set_metainfo({k: results[k] for k in self.meta_keys if k in results})
         return dict(inputs=PackInputs.format_input(list(results['img'])), data_samples=sample)
 
 
-__all__ = ['SoCoViews', 'PackSoCoInputs', 'jitter_boxes']
+__all__ = ['SoCoViews', 'PackSoCoInputs', 'InBoxCutout', 'jitter_boxes']

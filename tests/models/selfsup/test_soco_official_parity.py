@@ -23,7 +23,7 @@ import torchvision.ops as tvops
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from mcl_plugin.registry import MODELS
+from mcl_plugin.registry import MODELS, TRANSFORMS
 
 BN = dict(type='BN', requires_grad=True)
 
@@ -317,3 +317,26 @@ def test_pooled_features_of_every_level_equal_the_reference(size):
     for feat, x in zip(feats, ours):
         ref = RefSoCoFPN.roi_align(feat, boxes / size)
         torch.testing.assert_close(x, ref, rtol=0, atol=1e-5)
+
+
+def test_official_views_train_the_official_mode(message_hub):
+    """SoCoViews (visible parts, V3 with its own proposals, V1 jitter, in-box Cutout) ->
+    PackSoCoInputs -> SoCo(pool_all_levels=True): V1 pooled once per partner view."""
+    views = TRANSFORMS.build(dict(type='SoCoViews', num_proposals=K, v1_size=64, v2_size=64,
+                                  v3_size=32, box_mode='visible_part', independent_v3=True,
+                                  jitter_views='v1', jitter_anchor='top_left', seed=0,
+                                  view_pipelines=[[], [dict(type='InBoxCutout')],
+                                                  [dict(type='InBoxCutout')]]))
+    pack = TRANSFORMS.build(dict(type='PackSoCoInputs'))
+    g = torch.Generator().manual_seed(0)
+    packed = []
+    for _ in range(B):
+        img = (torch.rand(80, 96, 3, generator=g) * 255).byte().numpy()
+        props = torch.tensor([[2., 4., 40., 50.], [30., 10., 90., 70.], [10., 40., 60., 78.]])
+        packed.append(pack(views(dict(img=img, proposals=props.numpy()))))
+    inputs = [torch.stack([p['inputs'][v] for p in packed]).float() for v in range(3)]
+    model = MODELS.build(model_cfg(True))
+    model.train()
+    losses = model.loss(inputs, [p['data_samples'] for p in packed])
+    assert {'loss_v1_v2', 'loss_v1_v3'} <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values())
