@@ -1,11 +1,17 @@
-# SoCo paper recipe, 400 epochs (Table 1: 43.0 AP^bb with Mask R-CNN R50-FPN 1x).
+# SoCo, 400 epochs (paper Table 1: 43.0 AP^bb), the official recipe (tools/SoCo_FPN_400ep.sh:
+# ImageAsymBboxAwareMultiJitter1, i.e. the 100-epoch recipe without the in-box Cutout).
 _base_ = './soco_r50-fpn_16xb128-lars-coslr-100e_in1k.py'
+color_view1 = _base_.color_view1
+color_view2 = _base_.color_view2
+views = dict(_base_.views, view_pipelines=[color_view1, color_view2, color_view2])
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'), views, dict(type='PackSoCoInputs')]))
 max_epochs = 400
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=10,
          convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=max_epochs - 10, by_epoch=True, begin=10,
-         end=max_epochs, eta_min=0., convert_to_iter_based=True),
+         end=max_epochs, eta_min=1e-6, convert_to_iter_based=True),
 ]
 train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(checkpoint=dict(interval=50))

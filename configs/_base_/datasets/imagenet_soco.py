@@ -1,7 +1,12 @@
-# ImageNet-format images + selective-search proposals for SoCo. Views (SoCoViews): V1 = the
-# image resized to 224, V2 = a crop of V1 (area 0.5-1) resized to 224, V3 = V2 at 112; K = 4
-# proposals per image, box jitter 0.5/0.1, flips per view, then the BYOL colour recipe without
-# its crop (V1 gets BYOL's first view: blur p=1.0; V2/V3 the second: blur 0.1, solarize 0.2).
+# ImageNet-format images + selective-search proposals for SoCo, views as the official 100-epoch
+# FPN recipe builds them (hologerry/SoCo ImageAsymBboxAwareMultiJitter1Cutout, dataset.py:644-783):
+# V1 = the image resized to 224; V2 = a crop (area 0.5-1) resized to 224 and V3 = an independent
+# crop resized to 112, each with its own K = 4 proposals among those it overlaps (visible part in
+# the crop, whole proposal in V1); box jitter 0.5 / 0.1 on V1 only, anchored at the top-left;
+# flips per view; the BYOL colour recipe without its crop (V1: blur p=1.0; V2/V3: blur 0.1,
+# solarize 0.2); in-box Cutout (p 0.5 per box, 0.1-0.3 of its area) on V2 and V3.
+# `paper_views` is the paper's reading (V3 = V2 at 112, proposals >= 50 % visible and clipped
+# alike in every view, jitter on every view around the centre, no Cutout).
 # Proposals (format: mcl_plugin/datasets/proposals.py; --max-overlap 0.8 drops near-duplicate
 # boxes, ~115 -> ~50 per image: a ~7.5 GB instead of ~17 GB json for ImageNet):
 #   python tools/generate_proposals.py data/imagenet/train \
@@ -40,7 +45,9 @@ color_view2 = [
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
     dict(type='Solarize', thr=128, prob=0.2),
 ]
-views = dict(
+# the official RandomCutoutInBbox (fills with the mean colour, BGR, = 0 after normalisation)
+cutout = dict(type='InBoxCutout', prob=0.5, ratio=(0.1, 0.3), fill=(104, 116, 124))
+paper_views = dict(
     type='SoCoViews',
     num_proposals=num_proposals,
     v1_size=v1_size,
@@ -54,6 +61,13 @@ views = dict(
     jitter_ratio=0.1,
     flip_prob=0.5,
     view_pipelines=[color_view1, color_view2, color_view2])
+views = dict(
+    paper_views,
+    box_mode='visible_part',
+    independent_v3=True,
+    jitter_views='v1',
+    jitter_anchor='top_left',
+    view_pipelines=[color_view1, color_view2 + [cutout], color_view2 + [cutout]])
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     views,

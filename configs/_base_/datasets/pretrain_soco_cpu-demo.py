@@ -1,4 +1,5 @@
-# SoCo's views (./imagenet_soco.py) at CPU-demo size on the small local photo set data/pretrain
+# SoCo's views in the paper's reading (./imagenet_soco.py paper_views: the demo keeps our easier
+# positives, V3 = V2 downsampled and no Cutout) at CPU-demo size on the small local photo set data/pretrain
 # (tools/prepare_data.py) and its selective-search proposals:
 #   python tools/generate_proposals.py data/pretrain/train \
 #       --ann-file data/pretrain/meta/train.txt \
@@ -9,7 +10,7 @@ img_size = 128
 v1_size = img_size
 v2_size = img_size
 v3_size = img_size // 2
-views = dict(_base_.views, v1_size=v1_size, v2_size=v2_size, v3_size=v3_size,
+views = dict(_base_.paper_views, v1_size=v1_size, v2_size=v2_size, v3_size=v3_size,
              min_box_size=8 * img_size / 224)
 train_pipeline = [views if step.type == 'SoCoViews' else step for step in _base_.train_pipeline]
 train_dataloader = dict(

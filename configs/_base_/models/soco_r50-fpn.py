@@ -1,5 +1,10 @@
-# SoCo with ResNet-50 + FPN (P2-P5, no P6) + RoIAlign 7x7 on the scale-selected level + the
-# 4conv1fc R-CNN head (keys of mmdet Shared4Conv1FCBBoxHead) + BYOL projector / predictor.
+# SoCo with ResNet-50 + FPN (P2-P5, no P6) + RoIAlign 7x7 + the 4conv1fc R-CNN head (keys of
+# mmdet Shared4Conv1FCBBoxHead) + BYOL projector / predictor, as the official code
+# (hologerry/SoCo contrast/models/SoCo_FPN.py) trains it: every box RoI-aligned on every level,
+# head / projector / predictor once per level (BN statistics per view, box set and level), the
+# loss on each box's scale-selected level (pool_all_levels=True; False is the paper's reading:
+# one level per box, one BN batch per view); zero-initialised last BN of every residual block;
+# Linear biases in projector and predictor (mlps.py).
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(
@@ -8,6 +13,7 @@ model = dict(
     # the paper's tau 0.99 -> 1 is base_momentum=0.01 -> end_momentum=0.
     base_momentum=0.01,
     end_momentum=0.0,
+    pool_all_levels=True,
     data_preprocessor=dict(
         type='SelfSupDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
@@ -22,7 +28,7 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        zero_init_residual=False),
+        zero_init_residual=True),
     neck=dict(
         type='mmdet.FPN',
         in_channels=[256, 512, 1024, 2048],
@@ -54,6 +60,7 @@ model = dict(
         num_layers=2,
         with_bias=True,
         with_last_bn=False,
+        with_last_bias=True,
         with_avg_pool=False,
         norm_cfg=dict(type='SyncBN')),
     head=dict(
@@ -68,5 +75,6 @@ model = dict(
             num_layers=2,
             with_bias=True,
             with_last_bn=False,
+            with_last_bias=True,
             with_avg_pool=False,
             norm_cfg=dict(type='SyncBN'))))

@@ -178,6 +178,9 @@ class SoCoViews(BaseTransform):
             Defaults to 'shared'.
         independent_v3 (bool): V3 as an independent crop with its own proposals (official;
             needs ``box_mode='visible_part'``). Defaults to False.
+        independent_v4 (bool): In ``'visible_part'`` mode, V4 as an independent crop with its
+            own proposals; False: V2 resized to ``v4_size`` with V2's boxes (the official
+            SoCo*, ``dataset.py:842-895``, whose independent crop is V3). Defaults to True.
         flip_prob (float): Horizontal flip probability per view. Defaults to 0.5.
         view_pipelines (Sequence[Sequence[dict]]): Photometric transforms per view, in view
             order; a single list is used for every view. Geometric transforms, also inside a
@@ -205,6 +208,7 @@ class SoCoViews(BaseTransform):
                  jitter_anchor: str = 'center',
                  box_mode: str = 'shared',
                  independent_v3: bool = False,
+                 independent_v4: bool = True,
                  flip_prob: float = 0.5,
                  view_pipelines: Sequence[Sequence[dict]] = (),
                  interpolation: str = 'bilinear',
@@ -234,6 +238,7 @@ class SoCoViews(BaseTransform):
         self.jitter_ratio = jitter_ratio
         self.jitter_views, self.jitter_anchor = jitter_views, jitter_anchor
         self.box_mode, self.independent_v3 = box_mode, independent_v3
+        self.independent_v4 = independent_v4
         self.flip_prob = flip_prob
         self.interpolation = interpolation
         self.rng = np.random.RandomState(seed) if seed is not None else np.random
@@ -383,8 +388,8 @@ class SoCoViews(BaseTransform):
         s, k = self.v1_size, self.num_proposals
         names = self.view_names
         sizes = dict(V2=self.v2_size, V3=self.v3_size, V4=self.v4_size)
-        own = [i for i, n in enumerate(names)
-               if n in ('V2', 'V4') or (n == 'V3' and self.independent_v3)]
+        own = [i for i, n in enumerate(names) if n == 'V2' or (n == 'V3' and self.independent_v3)
+               or (n == 'V4' and self.independent_v4)]
         t = b1.tensor
         least = max(k // 2, 1)
         for _ in range(self.max_tries):
@@ -406,7 +411,7 @@ class SoCoViews(BaseTransform):
         view_ids = [None] * len(names)
         pads = np.zeros(k, bool)
         for j in range(1, len(names)):
-            if j not in own:  # the paper's V3: V2 resized
+            if j not in own:  # the paper's V3 (or the official SoCo*'s V4): V2 resized
                 size = sizes[names[j]]
                 views.append(self._resize(views[1], size))
                 boxes[j] = to_view(to_boxes(boxes[1]), (0, 0, self.v2_size, self.v2_size),
@@ -482,8 +487,9 @@ class SoCoViews(BaseTransform):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(views={self.view_names}, sizes={self.v1_size}/'
                 f'{self.v2_size}/{self.v3_size}/{self.v4_size}, K={self.num_proposals}, '
-                f'crop_scale={self.crop_scale}, jitter={self.jitter_prob}/{self.jitter_ratio}, '
-                f'flip_prob={self.flip_prob})')
+                f'crop_scale={self.crop_scale}, jitter={self.jitter_prob}/{self.jitter_ratio}/'
+                f'{self.jitter_views}/{self.jitter_anchor}, box_mode={self.box_mode}, '
+                f'independent_v3={self.independent_v3}, flip_prob={self.flip_prob})')
 
 
 @TRANSFORMS.register_module()

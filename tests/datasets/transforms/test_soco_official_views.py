@@ -121,3 +121,10 @@ def test_pack_carries_the_box_sets():
     ds = packed['data_samples']
     assert tuple(ds.v1_boxes.shape) == (3, 4, 4)
     assert tuple(ds.view_ids.shape) == tuple(ds.v1_ids.shape) == (3, 4)
+
+
+def test_official_soco_star_v4_is_v2_resized():
+    out = official(4, v3_size=96, v4_size=48, independent_v4=False)
+    np.testing.assert_allclose(out['view_regions'][3], out['view_regions'][1])
+    np.testing.assert_allclose(out['view_boxes'][3], out['view_boxes'][1] * 48 / 128, atol=1e-4)
+    np.testing.assert_array_equal(out['v1_ids'][3], out['v1_ids'][1])

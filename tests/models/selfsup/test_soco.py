@@ -189,16 +189,54 @@ def test_paper_configs():
     assert Config.fromfile(osp.join(SOCO, 'soco_r50-fpn_16xb128-lars-coslr-400e_in1k.py')
                            ).train_cfg.max_epochs == 400
     star = Config.fromfile(osp.join(SOCO, 'soco-star_r50-fpn_16xb128-lars-coslr-400e_in1k.py'))
-    assert star.train_dataloader.dataset.pipeline[1].v4_size == 192
+    sv = star.train_dataloader.dataset.pipeline[1]  # official SoCo*: V3 192 crop, V4 = V2 at 112
+    assert (sv.v3_size, sv.v4_size, sv.independent_v3, sv.independent_v4) == (192, 112, True,
+                                                                             False)
     c4 = Config.fromfile(osp.join(SOCO, 'soco_r50-c4_16xb128-lars-coslr-100e_in1k.py'))
     assert c4.model.neck is None and c4.model.tile_head.type == 'mmdet.ResLayer'
-    assert c4.train_dataloader.dataset.pipeline[1].v3_size is None
+    c4v = c4.train_dataloader.dataset.pipeline[1]
+    assert c4v.v3_size is None and tuple(c4v.crop_scale) == (0.6, 1.0) and c4v.jitter_prob == 0
+    assert [p[-1].type for p in c4v.view_pipelines] == ['GaussianBlur', 'InBoxCutout']
     one = Config.fromfile(osp.join(SOCO, 'soco_r50-fpn_1xb64-bn-lars-coslr-100e_in1k.py'))
     assert one.model.neck.norm_cfg.type == 'BN' and one.optim_wrapper.optimizer.lr == 0.25
     coco = Config.fromfile(osp.join(SOCO, 'soco_r50-fpn_16xb128-lars-coslr-530e_coco.py'))
     assert [d.type for d in coco.train_dataloader.dataset.datasets] == ['ProposalImageDataset'] * 2
     model = MODELS.build(c4.model)  # SyncBN layers build without a process group
     assert model.tile_head.layer4[0].conv1.in_channels == 1024
+
+
+def test_paper_size_configs_follow_the_official_recipe():
+    """Official by default (hologerry/SoCo tools/SoCo_*.sh, issue 17); the paper's reading is a
+    named config."""
+    names = ['soco_r50-fpn_16xb128-lars-coslr-100e_in1k.py',
+             'soco_r50-fpn_16xb128-lars-coslr-400e_in1k.py',
+             'soco-star_r50-fpn_16xb128-lars-coslr-400e_in1k.py',
+             'soco_r50-fpn_16xb128-lars-coslr-530e_coco.py',
+             'soco_r50-c4_16xb128-lars-coslr-100e_in1k.py']
+    for name in names:
+        cfg = Config.fromfile(osp.join(SOCO, name))
+        assert cfg.model.pool_all_levels and cfg.model.backbone.zero_init_residual, name
+        assert cfg.model.projector.with_last_bias and cfg.model.head.predictor.with_last_bias
+        assert cfg.optim_wrapper.clip_grad is None, name
+        assert cfg.param_scheduler[0].start_factor == 0.01, name
+        pipeline = cfg.train_dataloader.dataset.get('pipeline') or \
+            cfg.train_dataloader.dataset.datasets[0].pipeline
+        views = pipeline[1]
+        assert views.box_mode == 'visible_part', name
+        cutout = [p[-1].type == 'InBoxCutout' for p in views.view_pipelines]
+        assert cutout == {'soco_r50-fpn_16xb128-lars-coslr-100e_in1k.py': [False, True, True],
+                          'soco_r50-fpn_16xb128-lars-coslr-530e_coco.py': [False, True, True],
+                          'soco_r50-c4_16xb128-lars-coslr-100e_in1k.py': [False, True]}.get(
+                              name, [False] * len(cutout)), name
+        if 'c4' not in name:
+            assert views.independent_v3 and views.jitter_views == 'v1', name
+            assert views.jitter_anchor == 'top_left', name
+    paper = Config.fromfile(osp.join(SOCO, 'soco_r50-fpn_16xb128-paper-lars-coslr-100e_in1k.py'))
+    views = paper.train_dataloader.dataset.pipeline[1]
+    assert not paper.model.pool_all_levels and views.get('box_mode', 'shared') == 'shared'
+    assert views.min_visible == 0.5 and views.v3_size == 112
+    demo = Config.fromfile(DEMO)
+    assert not demo.model.pool_all_levels
 
 
 def test_demo_checkpoint_hands_over_to_mask_rcnn(tmp_path):
