@@ -1,14 +1,14 @@
 """Unlabeled images with their selective-search proposals (SoCo)."""
 import logging
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 from mmengine.logging import print_log
 
 from mcl_plugin.registry import DATASETS
 
-from .proposals import load_proposals
+from .proposals import ProposalTable, load_proposals
 from .unlabeled import UnlabeledImageDataset
 
 ON_MISSING = ('error', 'whole_image', 'skip')
@@ -20,26 +20,34 @@ class ProposalImageDataset(UnlabeledImageDataset):
     """:class:`UnlabeledImageDataset` whose items also carry object proposals.
 
     Images are listed exactly like :class:`UnlabeledImageDataset` (folder scan, image list or
-    COCO json); each one is looked up in ``proposal_file`` by its path relative to the image
-    folder (``tools/generate_proposals.py`` writes exactly these names). SoCo's official json
-    (``{"<base name>": [[x, y, w, h], ...]}``) is accepted too: there a name missing as a
-    relative path is looked up by its base name.
+    COCO json); each one is looked up in ``proposal_file`` under the key of the file's format
+    (:func:`~mcl_plugin.datasets.proposals.proposal_key`): our file
+    (``tools/generate_proposals.py``) by the path relative to the image folder, SoCo's official
+    json (``{"<base name without extension>": [[x, y, w, h], ...]}``) by the base name without
+    its extension, as SoCo's own loader does (``contrast/data/dataset.py:86``). A file whose
+    keys do not match is refused, with examples of both key forms; nothing falls back
+    silently.
 
     Every item gets ``proposals`` ((N, 4) float32 ``x1, y1, x2, y2`` in the image's pixels,
     N >= 1) and, when the json records it, ``proposal_img_size`` ``(w, h)`` (``SoCoViews``
-    checks it against the decoded image).
+    checks it against the decoded image). An image whose list is empty (possible in SoCo's
+    json) gets the whole image, as in SoCo (``contrast/data/dataset.py:442-443``); it is
+    counted in ``num_empty`` and logged.
 
     Args:
         proposal_file (str): The proposals json, relative to ``data_root`` unless absolute.
-        on_missing (str): Images absent from the json: ``'error'`` (default: raise, listing
-            them), ``'whole_image'`` (use the whole image as the only proposal, warn) or
-            ``'skip'`` (drop them, warn).
+        on_missing (str): Images absent from the json: ``'error'`` (default: raise, with
+            examples of the keys looked up and of the file's keys), ``'whole_image'`` (explicit
+            opt-in: the whole image is their only proposal -- SoCo's weak whole-image baseline
+            for those images -- counted in ``num_missing`` and logged) or ``'skip'`` (drop
+            them, logged). When no image at all is found the file does not belong to this
+            image list, and every mode raises.
         **kwargs: :class:`UnlabeledImageDataset` arguments.
 
     Raises:
         FileNotFoundError: ``proposal_file`` does not exist.
-        ValueError: It is not a proposals file, or images are missing with ``on_missing='error'``
-            or no image is left.
+        ValueError: It is not a proposals file; images are missing with ``on_missing='error'``;
+            no image is found; or two images share a key of SoCo's format.
     """
 
     def __init__(self, proposal_file: str, on_missing: str = 'error', **kwargs) -> None:
@@ -49,6 +57,7 @@ class ProposalImageDataset(UnlabeledImageDataset):
         self.on_missing = on_missing
         self.num_missing = 0
         self.num_empty = 0
+        self.proposal_format = ''
         super().__init__(**kwargs)
 
     def _proposal_path(self) -> str:
@@ -66,18 +75,17 @@ class ProposalImageDataset(UnlabeledImageDataset):
                 f'tools/generate_proposals.py {self.img_prefix} '
                 + (f'--ann-file {self.ann_file} ' if self.ann_file else '') + f'--out {path}')
         table = load_proposals(path)
-        # SoCo's official json is keyed by base names (no sizes stored)
-        by_base: Optional[Dict[str, dict]] = None
-        if table and all(v['width'] is None for v in table.values()):
-            by_base = {osp.basename(k): v for k, v in table.items()}
+        self.proposal_format = table.format
+        names = [osp.relpath(item['img_path'], self.img_prefix).replace(osp.sep, '/')
+                 for item in items]
+        keys = [table.key_of(n) for n in names]
+        source = f'{len(items)} images of {self.ann_file or self.img_prefix!r}'
+        _check_unique_keys(names, keys, table.format, path)
         out, missing, empty = [], [], 0
-        for item in items:
-            name = osp.relpath(item['img_path'], self.img_prefix).replace(osp.sep, '/')
-            entry = table.get(name)
-            if entry is None and by_base is not None:
-                entry = by_base.get(osp.basename(name))
+        for item, key in zip(items, keys):
+            entry = table.get(key)
             if entry is None:
-                missing.append(name)
+                missing.append(key)
                 if self.on_missing == 'skip':
                     continue
                 entry = dict(boxes=np.zeros((0, 4), np.float32), width=None, height=None)
@@ -96,29 +104,71 @@ class ProposalImageDataset(UnlabeledImageDataset):
                 info['proposals'] = np.array([[0, 0, w, h]], np.float32)
             out.append(info)
         self.num_missing, self.num_empty = len(missing), empty
-        source = f'{len(items)} images of {self.ann_file or self.img_prefix!r}'
         if missing:
-            shown = ', '.join(missing[:_MAX_LISTED]) + (' ...' if len(missing) > _MAX_LISTED
-                                                       else '')
-            msg = (f'{len(missing)} of the {source} have no entry in the proposals file '
-                   f'{path!r} (it lists {len(table)} images), e.g. {shown}. The json does not '
-                   'match this image list: regenerate it with tools/generate_proposals.py on '
-                   'the same folder/list, or check data_root/data_prefix/ann_file.')
+            msg = _mismatch_message(missing, names, keys, table)
+            if len(missing) == len(items):
+                raise ValueError(f'not one of the {source} is in the proposals file {path!r}: '
+                                 f'it belongs to other images or uses other keys. {msg}')
             if self.on_missing == 'error':
-                raise ValueError(msg + " (on_missing='whole_image' or 'skip' to continue)")
-            print_log(msg + f' on_missing={self.on_missing!r}: '
-                      + ('they use the whole image as the only proposal.'
-                         if self.on_missing == 'whole_image' else 'they are dropped.'),
+                raise ValueError(f'{len(missing)} of the {source} have no entry in the proposals '
+                                 f"file {path!r}. {msg} (on_missing='whole_image' gives them the "
+                                 "whole image as the only proposal, on_missing='skip' drops "
+                                 'them.)')
+            print_log(f'{len(missing)} of the {source} have no entry in the proposals file '
+                      f'{path!r}; on_missing={self.on_missing!r}: '
+                      + ('they use the whole image as the only proposal. '
+                         if self.on_missing == 'whole_image' else 'they are dropped. ') + msg,
                       logger='current', level=logging.WARNING)
         if empty:
             print_log(f'{empty} of the {source} have an empty proposal list in {path!r}: they '
                       'use the whole image as the only proposal.', logger='current',
                       level=logging.WARNING)
-        if not out:
-            raise ValueError(f'no image of the {source} has proposals in {path!r}.')
         for i, info in enumerate(out):
             info['sample_idx'] = i
         return out
+
+
+def _examples(values: List[str]) -> str:
+    shown = ', '.join(repr(v) for v in values[:_MAX_LISTED])
+    return shown + (f' ... ({len(values)} in all)' if len(values) > _MAX_LISTED else '')
+
+
+def _check_unique_keys(names: List[str], keys: List[str], fmt: str, path: str) -> None:
+    """SoCo's base-name keys must name one image each."""
+    seen: Dict[str, str] = {}
+    clashes = []
+    for name, key in zip(names, keys):
+        if key in seen:
+            clashes.append(f'{seen[key]!r} and {name!r} -> {key!r}')
+        seen.setdefault(key, name)
+    if clashes:
+        raise ValueError(f'{len(clashes)} image(s) share a key of the {fmt} proposals file '
+                         f'{path!r} (it keys images by base name without extension), e.g. '
+                         + '; '.join(clashes[:3]) + '. Generate our own format for this image '
+                         'list (tools/generate_proposals.py keys by relative path).')
+
+
+def _mismatch_message(missing: List[str], names: List[str], keys: List[str],
+                      table: ProposalTable) -> str:
+    """Examples of both key forms and the likely fix."""
+    rule = ('base name without extension (SoCo official format)'
+            if table.format == 'soco_official' else
+            'path relative to the image folder (tools/generate_proposals.py format)')
+    file_keys = list(table)
+    msg = (f'The file keys images by {rule}. Keys of this dataset not found, e.g. '
+           f'{_examples(missing)}; keys in the file ({len(file_keys)}), e.g. '
+           f'{_examples(file_keys)}.')
+    # the most common mix-ups, named
+    by_name = dict(zip(keys, names))
+    stems = {osp.splitext(osp.basename(k))[0] for k in file_keys}
+    if any(osp.splitext(osp.basename(by_name[m]))[0] in stems for m in missing[:100]):
+        msg += (' The file has these images under another key form (e.g. with an extension or '
+                'a folder): regenerate it with tools/generate_proposals.py, or write SoCo\'s '
+                'official form (base name without extension).')
+    else:
+        msg += (' Regenerate it with tools/generate_proposals.py on the same folder/list, or '
+                'check data_root/data_prefix/ann_file.')
+    return msg
 
 
 __all__ = ['ProposalImageDataset']

@@ -46,6 +46,12 @@ def test_filters_and_fallbacks():
     kept, fallback, _ = f.apply(boxes[[3, 5]], W, H)  # not even that: the whole image
     assert fallback == 'whole_image' and kept.tolist() == [[0, 0, W, H]]
     assert f.apply(np.zeros((0, 4)), W, H)[1] == 'whole_image'
+    # the official chain adds "sides >= 32, any aspect" before the whole image
+    side = ProposalFilter(side_fallback=True)
+    kept, fallback, n = side.apply(boxes[[3, 5]], W, H)
+    assert fallback == 'side' and n == 0 and kept.tolist() == boxes[[3]].tolist()
+    assert side.apply(boxes[[1]], W, H)[1] == 'ratio'  # earlier stages come first
+    assert side.apply(boxes[[5]], W, H)[1] == 'whole_image'
     assert len(ProposalFilter(max_per_image=1).apply(boxes, W, H)[0]) == 1
     near = np.array([[0, 0, 100, 100], [2, 2, 100, 100], [50, 50, 100, 100]], np.float32)
     kept, _, n = ProposalFilter(max_overlap=0.8).apply(near, W, H)
@@ -146,7 +152,8 @@ def test_dataset_attaches_proposals_and_explains_mismatches(tmp_path):
     (root / 'props.json').write_text(json.dumps(data))
     kw = dict(data_root=str(root), data_prefix='train', ann_file='list.txt',
               proposal_file='props.json')
-    with pytest.raises(ValueError, match=r'1 of the 3 images .* no entry .* e\.g\. c\.png'):
+    with pytest.raises(ValueError,
+                       match=r"1 of the 3 images .* no entry .* not found, e\.g\. 'c\.png'"):
         ProposalImageDataset(**kw)
     ds = ProposalImageDataset(on_missing='skip', **kw)
     assert len(ds) == 2 and ds.num_missing == 1 and ds.num_empty == 1
@@ -156,13 +163,56 @@ def test_dataset_attaches_proposals_and_explains_mismatches(tmp_path):
     np.testing.assert_allclose(b['proposals'], [[0, 0, 96, 72]])  # empty -> whole image
     ds = ProposalImageDataset(on_missing='whole_image', **kw)
     assert len(ds) == 3 and np.isinf(ds.get_data_info(2)['proposals'][0, 2:]).all()
-    # SoCo's official json: keyed by base names, no sizes
-    (root / 'soco.json').write_text(json.dumps({'a.png': [[1, 1, 20, 20]], 'b.png': [],
-                                                'c.png': [[2, 2, 30, 30]]}))
-    ds = ProposalImageDataset(**dict(kw, proposal_file='soco.json'))
-    assert len(ds) == 3 and 'proposal_img_size' not in ds.get_data_info(0)
     with pytest.raises(FileNotFoundError, match='generate_proposals.py'):
         ProposalImageDataset(**dict(kw, proposal_file='nope.json'))
+
+
+def test_dataset_reads_the_official_json(tmp_path):
+    """SoCo's json: keys are base names without extension (its filter_ss_proposals_json.py),
+    no sizes, possibly empty lists (SoCo then uses the whole image)."""
+    root = tmp_path / 'data'
+    write_images(str(root / 'train'), ['a.png', 'sub/b.png', 'c.png'])
+    official = {'a': [[1, 1, 20, 20], [0, 0, 40, 30]], 'b': [], 'c': [[2, 2, 30, 30]]}
+    (root / 'soco.json').write_text(json.dumps(official))
+    kw = dict(data_root=str(root), data_prefix='train', proposal_file='soco.json')
+    ds = ProposalImageDataset(**kw)
+    assert len(ds) == 3 and ds.proposal_format == 'soco_official' and ds.num_empty == 1
+    info = {osp.basename(d['img_path']): d for d in map(ds.get_data_info, range(3))}
+    np.testing.assert_allclose(info['a.png']['proposals'], [[1, 1, 21, 21], [0, 0, 40, 30]])
+    assert 'proposal_img_size' not in info['a.png']
+    assert np.isinf(info['b.png']['proposals'][0, 2:]).all()  # empty: the whole image
+
+
+def test_dataset_refuses_mismatched_keys_with_examples(tmp_path):
+    root = tmp_path / 'data'
+    write_images(str(root / 'train'), ['a.png', 'sub/b.png', 'c.png'])
+    kw = dict(data_root=str(root), data_prefix='train')
+    # official format but keys with their extension: every image misses -> refused in every
+    # mode, naming the keys looked up and the file's keys
+    (root / 'ext.json').write_text(json.dumps({'a.png': [[1, 1, 20, 20]], 'b.png': [],
+                                               'c.png': [[2, 2, 30, 30]]}))
+    for mode in ('error', 'whole_image', 'skip'):
+        with pytest.raises(ValueError) as e:
+            ProposalImageDataset(proposal_file='ext.json', on_missing=mode, **kw)
+        msg = str(e.value)
+        assert 'not one of the 3 images' in msg and 'base name without extension' in msg
+        assert "not found, e.g. 'a', 'c', 'b';" in msg  # the folder scan's order
+        assert "keys in the file (3), e.g. 'a.png', 'b.png', 'c.png'" in msg
+    # our format with base names instead of relative paths: 'sub/b.png' misses
+    data = build_proposals_json([dict(file_name=n, width=96, height=72, boxes=[[0, 0, 9, 9]])
+                                 for n in ('a.png', 'b.png', 'c.png')])
+    (root / 'ours.json').write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"1 of the 3 images .*'sub/b\.png'.*'b\.png'.*"
+                       'another key form'):
+        ProposalImageDataset(proposal_file='ours.json', **kw)
+    # the whole-image fall-back is an explicit opt-in, counted
+    ds = ProposalImageDataset(proposal_file='ours.json', on_missing='whole_image', **kw)
+    assert len(ds) == 3 and ds.num_missing == 1
+    # base names that two images share cannot be looked up in the official format
+    write_images(str(root / 'train'), ['sub/a.jpg'])
+    (root / 'soco.json').write_text(json.dumps({'a': [], 'b': [], 'c': []}))
+    with pytest.raises(ValueError, match=r"share a key .*'a\.png' and 'sub/a\.jpg' -> 'a'"):
+        ProposalImageDataset(proposal_file='soco.json', **kw)
 
 
 def test_dataset_pipeline_end_to_end(tmp_path):

@@ -61,6 +61,50 @@ def test_cli_writes_documented_json_and_summary(proposals, small_data):
     assert proc.returncode == 2
 
 
+def test_cli_official_method_writes_the_documented_format_and_resumes(tmp_path):
+    """``--method official`` on 2 tiny photos: SoCo's selective search + its fall-back chain,
+    our json format, resumable (the first run is cut to 1 image and keeps its partial file)."""
+    import cv2
+    from skimage import data
+
+    from mcl_plugin.datasets.proposals import FALLBACKS, load_proposals
+    from tools.proposals import (OfficialSearchConfig, ProposalFilter,
+                                 official_selective_search, read_rgb)
+    img_dir = tmp_path / 'imgs'
+    (img_dir / 'sub').mkdir(parents=True)
+    photo = data.astronaut()[:, :, ::-1]
+    cv2.imwrite(str(img_dir / 'a.png'), cv2.resize(photo, (64, 48)))
+    cv2.imwrite(str(img_dir / 'sub' / 'b.jpg'), cv2.resize(photo[100:400, 50:450], (56, 48)))
+    out = tmp_path / 'p.json'
+    base = ['tools/generate_proposals.py', str(img_dir), '--method', 'official', '--out',
+            str(out), '--no-progress']
+    first = _run(base + ['--limit', '1', '--keep-partial'])
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = _run(base + ['--workers', '2'])
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = json.loads(second.stdout[second.stdout.index('{'):])
+    assert (summary['images'], summary['resumed'], summary['processed_now']) == (2, 1, 1)
+    assert 'already done' in second.stdout and not osp.exists(f'{out}.partial.jsonl')
+    info = json.load(open(out))['info']
+    assert info['format'] == 'mcl_plugin.proposals' and info['generator'] == dict(
+        scale=300, sigma=0.9, min_size=100, max_side=None, method='official')
+    assert info['filter']['side_fallback'] is True
+    table = load_proposals(str(out))
+    assert table.format == 'mcl_plugin' and list(table) == ['a.png', 'sub/b.jpg']
+    filt = ProposalFilter(side_fallback=True)
+    for name, entry in table.items():
+        rgb = read_rgb(str(img_dir / name))
+        assert (entry['width'], entry['height']) == (rgb.shape[1], rgb.shape[0])
+        assert entry['fallback'] in FALLBACKS and len(entry['boxes']) >= 1
+        expected, fallback, _ = filt.apply(
+            official_selective_search(rgb, OfficialSearchConfig()), rgb.shape[1], rgb.shape[0])
+        assert entry['fallback'] == fallback
+        np.testing.assert_allclose(entry['boxes'], expected)
+    # options of the other generator are refused, not ignored
+    proc = _run(base + ['--mode', 'fast'])
+    assert proc.returncode == 2 and '--mode do(es) not apply' in proc.stderr
+
+
 def test_compare_table(small_data, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location(
         'compare_proposals', osp.join(REPO, 'tools', 'analysis', 'compare_proposals.py'))
@@ -71,14 +115,16 @@ def test_compare_table(small_data, tmp_path, capsys):
     out = tmp_path / 'cmp.json'
     assert tool.main([str(coco / 'annotations' / 'instances_val.json'), str(coco / 'val'),
                       '--num-images', '2', '--out', str(out), '--methods',
-                      'python:scale=300,sigma=0.9,min_size=100',
+                      'official:max_side=128', 'python:scale=300,sigma=0.9,min_size=100',
                       'opencv:mode=single,max_side=128']) == 0
     rows = json.load(open(out))['rows']
-    assert [r['generator'] for r in rows] == ['python:scale=300,sigma=0.9,min_size=100',
+    assert [r['generator'] for r in rows] == ['official:max_side=128',
+                                              'python:scale=300,sigma=0.9,min_size=100',
                                               'opencv:mode=single,max_side=128']
     for r in rows:
         assert r['gt_boxes'] > 0 and 0 <= r['recall_filtered'] <= r['recall_raw'] <= 1
         assert r['boxes_filtered'] <= r['boxes_raw'] and r['seconds_per_image'] > 0
+        assert r['boxes_filtered_unique'] <= r['boxes_filtered']
     assert '| generator | s/image |' in capsys.readouterr().out
 
 

@@ -1,6 +1,7 @@
 """Selective-search object proposals for SoCo, generated offline: OpenCV selective search
-(:mod:`.search`), SoCo's filters and fall-backs (:mod:`.filters`), the resumable multi-process
-generator (:mod:`.generate`) and the file writer (:mod:`.writer`).
+(:mod:`.search`), SoCo's own selective search re-implemented (:mod:`.official`), SoCo's filters
+and fall-backs (:mod:`.filters`), the resumable multi-process generator (:mod:`.generate`) and
+the file writer (:mod:`.writer`).
 
 The file format and its reader belong to the plugin (:mod:`mcl_plugin.datasets.proposals`,
 used by :class:`~mcl_plugin.datasets.ProposalImageDataset`); they are re-exported here.
@@ -11,6 +12,7 @@ from mcl_plugin.datasets.proposals import (BOX_FORMAT, FALLBACKS, FORMAT_NAME, F
 
 from .filters import ProposalFilter, box_iou_xywh, count_recalled, suppress_overlaps
 from .generate import generate_proposals, partial_path, process_image, summary_path
+from .official import OfficialSearchConfig, official_selective_search, read_rgb, require_skimage
 from .search import (SS_MODES, SelectiveSearchConfig, opencv_selective_search,
                      python_selective_search, require_ximgproc, unique_boxes)
 from .writer import build_proposals_json, summarize
@@ -20,5 +22,6 @@ __all__ = [
     'python_selective_search', 'unique_boxes', 'box_iou_xywh', 'count_recalled',
     'build_proposals_json', 'parse_proposals', 'load_proposals', 'summarize', 'FALLBACKS',
     'SS_MODES', 'FORMAT_NAME', 'FORMAT_VERSION', 'BOX_FORMAT', 'process_image',
-    'generate_proposals', 'require_ximgproc', 'partial_path', 'summary_path', 'suppress_overlaps'
+    'generate_proposals', 'require_ximgproc', 'partial_path', 'summary_path', 'suppress_overlaps',
+    'OfficialSearchConfig', 'official_selective_search', 'read_rgb', 'require_skimage'
 ]

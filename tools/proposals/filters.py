@@ -1,5 +1,11 @@
 """SoCo's box filters with their fall-backs, and the box arithmetic they and the proposal
-evaluation use (IoU, overlap suppression, recall). Boxes are xywh in original pixels."""
+evaluation use (IoU, overlap suppression, recall). Boxes are xywh in original pixels.
+
+The official chain (hologerry/SoCo @ 2be1229, MIT): ``filter_ratio_size`` with ``r=3, 0.3, 0.8``
+(``selective_search/filter_ss_proposals_json.py:12, 41-45``, ``filters.py:56-66``); for an image
+left without boxes ``filter_ratio(r=3)``, then ``filter_none`` (sides >= 32 only)
+(``filter_ss_proposals_json_post_no_prop.py:25-32``); an image still empty gets the whole image
+when it is loaded (``contrast/data/dataset.py:442-443``)."""
 import math
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -23,6 +29,10 @@ class ProposalFilter:
             (the paper's setting).
         max_per_image (int, optional): Keep at most this many boxes (in selective search's
             order, which ranks hierarchy levels) after filtering. None: all.
+        side_fallback (bool): Add the official fall-back stage between ``ratio`` and
+            ``whole_image``: the boxes that pass the side test alone (``fallback="side"``,
+            official ``filter_none``). On for ``--method official``; off by default (OpenCV runs
+            fall back from ``ratio`` straight to ``whole_image``, as before).
     """
 
     min_ratio: float = 1 / 3
@@ -32,14 +42,20 @@ class ProposalFilter:
     min_side: float = 32.0
     max_per_image: Optional[int] = None
     max_overlap: Optional[float] = None
+    side_fallback: bool = False
+
+    def side_mask(self, boxes: np.ndarray) -> np.ndarray:
+        """Side test only (the ``side`` fall-back keeps what passes it)."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        w, h = boxes[:, 2], boxes[:, 3]
+        return (w >= self.min_side) & (h >= self.min_side) & (w > 0) & (h > 0)
 
     def ratio_mask(self, boxes: np.ndarray) -> np.ndarray:
         """Side and aspect tests (the ``ratio`` fall-back keeps what passes these)."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         w, h = boxes[:, 2], boxes[:, 3]
-        ok = (w >= self.min_side) & (h >= self.min_side) & (w > 0) & (h > 0)
         ratio = np.divide(w, h, out=np.zeros_like(w), where=h > 0)
-        return ok & (ratio >= self.min_ratio) & (ratio <= self.max_ratio)
+        return self.side_mask(boxes) & (ratio >= self.min_ratio) & (ratio <= self.max_ratio)
 
     def mask(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
         """Boolean mask of the boxes that pass every filter."""
@@ -60,6 +76,8 @@ class ProposalFilter:
         num_filtered, fallback = len(keep), 'none'
         if not len(keep):
             keep, fallback = boxes[self.ratio_mask(boxes)], 'ratio'
+        if not len(keep) and self.side_fallback:
+            keep, fallback = boxes[self.side_mask(boxes)], 'side'
         if not len(keep):
             keep = np.array([[0, 0, width, height]], dtype=np.float32)
             fallback = 'whole_image'

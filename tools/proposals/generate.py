@@ -6,7 +6,7 @@ import os
 import os.path as osp
 import time
 from dataclasses import asdict
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -14,13 +14,20 @@ from mcl_plugin.datasets.proposals import FORMAT_NAME, FORMAT_VERSION
 from mcl_plugin.datasets.unlabeled import image_decode_error
 
 from .filters import ProposalFilter
+from .official import OfficialSearchConfig, official_selective_search, read_rgb
 from .search import SelectiveSearchConfig, opencv_selective_search
 from .writer import build_proposals_json, summarize
 
+#: settings of either generator: OpenCV ``ximgproc`` or SoCo's own (``--method official``)
+SearchConfig = Union[SelectiveSearchConfig, OfficialSearchConfig]
 
-def process_image(path: str, file_name: str, ss_cfg: SelectiveSearchConfig,
+
+def process_image(path: str, file_name: str, ss_cfg: SearchConfig,
                   filt: ProposalFilter) -> dict:
     """Selective search + filters for one image file.
+
+    OpenCV's search gets the image as ``cv2.imread`` decodes it; the official search as SoCo's
+    generator decodes it (PIL, RGB; ``generate_imagenet_ss_proposals.py:45``).
 
     Returns:
         dict: ``file_name, width, height, num_raw, num_filtered, fallback, boxes (list of
@@ -33,11 +40,16 @@ def process_image(path: str, file_name: str, ss_cfg: SelectiveSearchConfig,
     reason = image_decode_error(path)
     if reason is not None:
         return dict(file_name=file_name, error=f'image {path!r} {reason}')
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        return dict(file_name=file_name, error=f'cannot read image {path!r}')
-    height, width = img.shape[:2]
-    raw = opencv_selective_search(img, ss_cfg)
+    if isinstance(ss_cfg, OfficialSearchConfig):
+        img = read_rgb(path)
+        height, width = img.shape[:2]
+        raw = official_selective_search(img, ss_cfg)
+    else:
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            return dict(file_name=file_name, error=f'cannot read image {path!r}')
+        height, width = img.shape[:2]
+        raw = opencv_selective_search(img, ss_cfg)
     boxes, fallback, num_filtered = filt.apply(raw, width, height)
     return dict(file_name=file_name,
                 width=width,
@@ -52,7 +64,7 @@ def process_image(path: str, file_name: str, ss_cfg: SelectiveSearchConfig,
 _WORKER: dict = {}
 
 
-def _worker_init(ss_cfg: SelectiveSearchConfig, filt: ProposalFilter) -> None:
+def _worker_init(ss_cfg: SearchConfig, filt: ProposalFilter) -> None:
     import cv2
     cv2.setNumThreads(1)  # one image per process; OpenCV threads only oversubscribe
     _WORKER.update(ss_cfg=ss_cfg, filt=filt)
@@ -116,7 +128,7 @@ def _progress_bar(total: int, done: int, show: Optional[bool]):
 
 def generate_proposals(items: Sequence[Tuple[str, str]],
                        out_json: str,
-                       ss_cfg: Optional[SelectiveSearchConfig] = None,
+                       ss_cfg: Optional[SearchConfig] = None,
                        filt: Optional[ProposalFilter] = None,
                        workers: int = 1,
                        restart: bool = False,
@@ -137,7 +149,8 @@ def generate_proposals(items: Sequence[Tuple[str, str]],
         items (Sequence[tuple[str, str]]): ``(path, file_name)`` per image; ``file_name`` is
             the key written to the json (the path relative to the image folder).
         out_json (str): Output file.
-        ss_cfg (SelectiveSearchConfig, optional): Generator settings.
+        ss_cfg (SelectiveSearchConfig | OfficialSearchConfig, optional): Generator settings
+            (which also selects the generator). Default: OpenCV fast mode.
         filt (ProposalFilter, optional): Filters.
         workers (int): Processes. Defaults to 1 (in-process).
         restart (bool): Discard an existing partial file.
