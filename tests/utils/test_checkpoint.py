@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools'))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'helpers'))
 from mcl_ckpt_factory import DEMO, PretrainModel, TileHead, fpn, resnet, tool_main  # noqa: E402
 
 from mcl_plugin.utils.checkpoint import (UnsafeCheckpointError, checkpoint_loading,  # noqa: E402

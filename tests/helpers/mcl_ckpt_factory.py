@@ -3,6 +3,7 @@
 The pre-training model is a plain container with the plugin's attribute names (``backbone``,
 ``neck``, ``tile_head``, ``projector``, ``head``, ``target_net``) around real mmdet / mmcv /
 mmpretrain modules, so the key names and shapes are exactly what those libraries produce.
+Test modules import it after ``sys.path.insert(0, <tests>/helpers)``.
 """
 import os
 import os.path as osp

@@ -1,4 +1,6 @@
-"""Tests of mcl_plugin.converters.convert and tools/convert_to_mmdet.py against real mmdet models."""
+"""Tests of mcl_plugin.converters.convert and tools/convert_to_mmdet.py against real mmdet models.
+
+The ``r18`` fixture (an R18 MCL checkpoint) is in this folder's conftest.py."""
 import hashlib
 import os.path as osp
 import sys
@@ -6,13 +8,12 @@ import sys
 import pytest
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'helpers'))
 from mcl_ckpt_factory import (C4, DEMO, R50_FPN, RETINA, SWIN, PretrainModel,  # noqa: E402
                               TileHead, expected_mapping, fpn, res5_head, resnet, run_tools,
                               save, swin, tool_main)
 
-from mcl_plugin.converters.convert import (ConversionError, convert_checkpoint,  # noqa: E402
-                                      load_source_checkpoint)
+from mcl_plugin.converters.convert import ConversionError, convert_checkpoint  # noqa: E402
 
 
 def load_out(path):
@@ -25,13 +26,6 @@ def assert_copied(out_state, source_state, mapping):
     for tgt, src in mapping.items():
         assert out_state[tgt].dtype == source_state[src].dtype, tgt
         assert torch.equal(out_state[tgt], source_state[src]), tgt
-
-
-@pytest.fixture(scope='module')
-def r18(tmp_path_factory):
-    model = PretrainModel(resnet(18), fpn([64, 128, 256, 512]), TileHead())
-    path = save(model.state_dict(), str(tmp_path_factory.mktemp('r18') / 'mcl_r18.pth'))
-    return model, path
 
 
 def test_r18_mcl_into_demo_mask_rcnn(r18, tmp_path):
@@ -298,56 +292,6 @@ def test_mmpretrain_swin_needs_allow_missing_for_norms(tmp_path):
     assert len(row.matched) == len(state) and not row.shape_mismatch
     out = load_out(str(tmp_path / 'b.pth'))['state_dict']
     assert all(torch.equal(out[k], v) for k, v in state.items())
-
-
-def test_load_source_reports_unreadable_files(tmp_path):
-    empty = tmp_path / 'empty.pth'
-    empty.write_bytes(b'')
-    with pytest.raises(ConversionError, match='empty'):
-        load_source_checkpoint(str(empty))
-    junk = tmp_path / 'junk.pth'
-    junk.write_bytes(b'not a checkpoint at all')
-    with pytest.raises(ConversionError, match='truncated or corrupted'):
-        load_source_checkpoint(str(junk))
-    with pytest.raises(ConversionError, match='does not exist'):
-        load_source_checkpoint(str(tmp_path / 'missing.pth'))
-
-
-def _digest(path):
-    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
-
-
-def test_output_that_is_the_source_is_refused_before_writing(r18, tmp_path, monkeypatch, capsys):
-    """Issue 21 item 1: `convert_to_mmdet.py x.pth x.pth` replaced the pre-training checkpoint."""
-    import os
-    import shutil
-    _, original = r18
-    src = tmp_path / 'x.pth'
-    shutil.copy(original, src)
-    before = (_digest(src), os.stat(src).st_mtime_ns)
-    link = tmp_path / 'link.pth'
-    link.symlink_to(src)
-    hard = tmp_path / 'hard.pth'
-    os.link(src, hard)
-    monkeypatch.chdir(tmp_path)
-    main = tool_main('convert_to_mmdet.py')
-    for dst in ('x.pth', './x.pth', str(src), str(link), str(hard), 'sub/../x.pth'):
-        with pytest.raises(ConversionError, match='source checkpoint .* itself'):
-            convert_checkpoint('x.pth', dst, DEMO)
-        assert main(['x.pth', dst, '--config', DEMO]) == 2
-        assert 'same file' in capsys.readouterr().err
-    # the source given through the link, the output the real file
-    with pytest.raises(ConversionError, match='itself'):
-        convert_checkpoint(str(link), str(src), DEMO)
-    assert (_digest(src), os.stat(src).st_mtime_ns) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['hard.pth', 'link.pth', 'x.pth']
-
-
-def test_output_that_is_a_directory_is_refused(r18, tmp_path):
-    _, src = r18
-    with pytest.raises(ConversionError, match='is a directory.*give a file path'):
-        convert_checkpoint(src, str(tmp_path), DEMO)
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_unprefixed_resnet50_is_recognised_as_a_backbone(tmp_path):

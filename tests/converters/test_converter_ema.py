@@ -1,4 +1,6 @@
-"""--use-ema is a prefix rename: named EMA keys (``target_net.module.<name>``) and checkpoints
+"""Tests of mcl_plugin.converters.ema (``test_ema.py`` is taken by tests/models/utils).
+
+--use-ema is a prefix rename: named EMA keys (``target_net.module.<name>``) and checkpoints
 written before the EMA was named (``target_net.module.<K>``) convert to the same output."""
 import os.path as osp
 import sys
@@ -7,7 +9,7 @@ from collections import OrderedDict
 import pytest
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'helpers'))
 from mcl_ckpt_factory import (DEMO, PretrainModel, TileHead, fpn, randomize,  # noqa: E402
                               resnet, save)
 
