@@ -1,15 +1,13 @@
-"""PLRC: point sampling, each loss term on constructed cases, warm-up hook, momentum encoder."""
-import math
-from types import SimpleNamespace
-
+"""PLRC: point sampling, the image queue, momentum encoder, old checkpoints. The loss terms:
+tests/models/heads/test_plrc_head.py; the dense projector: tests/models/necks/test_plrc_neck.py;
+the warm-up hook: tests/engine/hooks/test_plrc_hook.py."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
-from mcl_plugin.engine.hooks import PLRCDistillWarmupHook
-from mcl_plugin.models.heads import PLRCHead, point_affinity_distillation
+from mcl_plugin.models.heads import PLRCHead
 from mcl_plugin.models.selfsup.plrc import (gather_points, resize_region_maps, sample_region_points)
 from mcl_plugin.registry import MODELS
 
@@ -64,69 +62,8 @@ def test_gather_and_resize_helpers():
     assert torch.equal(resize_region_maps(m, 2), m[1::2, 1::2])
 
 
-def _reference_contrast(q, k, img, reg, t):
-    """Eq. 2 with explicit loops: mean over queries of the mean -log p over its positives."""
-    q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
-    total = 0.
-    for i in range(q.shape[0]):
-        logits = [float(q[i] @ k[j]) / t for j in range(k.shape[0])]
-        log_z = math.log(sum(math.exp(v) for v in logits))
-        pos = [j for j in range(k.shape[0]) if img[j] == img[i] and reg[j] == reg[i]]
-        total += -sum(logits[j] - log_z for j in pos) / len(pos)
-    return total / q.shape[0]
-
-
-def test_point_contrast_same_region_positives_intra_and_inter_negatives():
-    head = PLRCHead(point_temperature=0.2)
-    img = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
-    reg = torch.tensor([3, 3, 7, 7, 3, 3, 5, 5])  # region 3 in both images: not a positive
-    q, k = torch.randn(8, 4), torch.randn(8, 4)
-    got = head.loss_contrast(q, k, img, reg)
-    assert float(got) == pytest.approx(_reference_contrast(q, k, img, reg, 0.2), rel=1e-5)
-    # all embeddings equal -> uniform softmax over the 8 keys -> log 8
-    same = torch.ones(8, 4)
-    assert float(head.loss_contrast(same, same, img, reg)) == pytest.approx(math.log(8))
-    # perfectly separated points: probability 1/2 on each of the 2 positives -> log 2
-    basis = torch.eye(4)[[0, 0, 1, 1, 2, 2, 3, 3]]
-    sharp = PLRCHead(point_temperature=0.01)
-    assert float(sharp.loss_contrast(basis, basis, img, reg)) == pytest.approx(math.log(2),
-                                                                               abs=1e-4)
-    # an intra-image and an inter-image negative both enter the denominator
-    for j in (2, 4):  # same image other region / other image same region id
-        k2 = basis.clone()
-        k2[j] = basis[0]
-        assert float(sharp.loss_contrast(basis, k2, img, reg)) > math.log(2) + 0.1
-
-
-def test_affinity_distillation_teacher_is_momentum_student_is_online_query():
-    torch.manual_seed(0)
-    q = torch.randn(6, 5, requires_grad=True)
-    k = torch.randn(6, 5, requires_grad=True)
-    got = point_affinity_distillation(q, k, k, 0.1, 0.07)
-    qn, kn = F.normalize(q, dim=1), F.normalize(k, dim=1)
-    teacher = (kn @ kn.t() / 0.07).softmax(1)  # A_{i'k'}(tau_t)
-    student = (qn @ kn.t() / 0.1).log_softmax(1)  # A_{ik'}(tau_s)
-    assert float(got) == pytest.approx(float(-(teacher * student).sum(1).mean()), rel=1e-5)
-    got.backward()
-    assert q.grad is not None and q.grad.abs().sum() > 0
-    assert k.grad is None  # the teacher and the keys get no gradient
-    # student == teacher distribution -> the loss is the teacher's entropy (its minimum)
-    same = point_affinity_distillation(k.detach(), k.detach(), k.detach(), 0.07, 0.07)
-    p = (F.normalize(k.detach(), dim=1) @ F.normalize(k.detach(), dim=1).t() / 0.07).softmax(1)
-    assert float(same) == pytest.approx(float(-(p * p.log()).sum(1).mean()), rel=1e-5)
-    assert float(point_affinity_distillation(q.detach(), k, k, 0.07, 0.07)) > float(same)
-
-
-def test_moco_loss_and_queue():
+def test_the_algorithm_owns_the_image_queue():
     head = PLRCHead(image_temperature=0.2)
-    negatives = torch.eye(4)[[2, 3, 2, 3]]
-    q = torch.eye(4)[:2]
-    expected = -math.log(math.exp(5) / (math.exp(5) + 4))  # l_pos = 1/0.2, l_neg = 0
-    assert float(head.loss_image(q, q, negatives)) == pytest.approx(expected, rel=1e-5)
-    out = head.loss(q, q * 3, negatives, torch.zeros(0, 4), torch.zeros(0, 4),
-                    torch.zeros(0).long(),
-                    torch.zeros(0).long())
-    assert float(out['image_nce']) == pytest.approx(expected, rel=1e-5)
     # the algorithm owns the queue: the loss uses it as it was, then this step's normalised
     # keys of all ranks are enqueued
     model = tiny_plrc()
@@ -142,48 +79,6 @@ def test_moco_loss_and_queue():
         float(head.loss_image(z, z_k, old)), rel=1e-4)
     assert int(queue.ptr) == 4 and torch.equal(queue.queue[4:], old[4:])
     assert torch.allclose(queue.queue[:4], F.normalize(z_k, dim=1), atol=1e-5)
-
-
-def test_weights_and_warmup_switch():
-    torch.manual_seed(0)
-    head = PLRCHead(alpha=0.5, beta=0.7)
-    img = torch.arange(4).repeat_interleave(4)
-    reg = torch.tensor([0, 0, 1, 1] * 4)
-    negatives = F.normalize(torch.randn(16, 8), dim=1)
-    args = (torch.randn(4, 8), torch.randn(4, 8), negatives,
-            torch.randn(16, 8, requires_grad=True),
-            torch.randn(16, 8), img, reg)
-    on = head.loss(*args, distill=True)
-    off = head.loss(*args, distill=False)
-    assert float(on['loss_point_contrast']) == pytest.approx(0.35 * float(on['point_nce']))
-    assert float(on['loss_distill']) == pytest.approx(0.35 * float(on['affinity_ce']))
-    assert float(on['loss_moco']) == pytest.approx(0.3 * float(on['image_nce']))
-    assert float(on['distill_on']) == 1 and float(off['distill_on']) == 0
-    assert float(off['loss_distill']) == 0 and not off['loss_distill'].requires_grad
-    assert float(off['affinity_ce']) == pytest.approx(float(on['affinity_ce']))  # still logged
-    assert float(off['loss_point_contrast']) == pytest.approx(float(on['loss_point_contrast']))
-    # during the warm-up the point gradient comes from L_c only
-    g_off = torch.autograd.grad(off['loss_point_contrast'] + off['loss_distill'], args[3])[0]
-    g_c = torch.autograd.grad(on['loss_point_contrast'], args[3], retain_graph=True)[0]
-    g_on = torch.autograd.grad(on['loss_point_contrast'] + on['loss_distill'], args[3])[0]
-    assert torch.allclose(g_off, g_c) and not torch.allclose(g_on, g_c)
-
-
-def test_warmup_hook_switches_at_the_boundary():
-    model = SimpleNamespace(set_distillation=lambda a: setattr(model, 'active', a))
-    by_epoch = PLRCDistillWarmupHook(warmup=30, by_epoch=True)
-    by_iter = PLRCDistillWarmupHook(warmup=5, by_epoch=False)
-    for hook, key, values in ((by_epoch, 'epoch', [(0, False), (29, False),
-                                                   (30, True)]), (by_iter, 'iter', [(4, False),
-                                                                                    (5, True),
-                                                                                    (6, True)])):
-        for value, expected in values:
-            runner = SimpleNamespace(model=model, epoch=0, iter=0)
-            setattr(runner, key, value)
-            hook.before_train_iter(runner, 0)
-            assert model.active is expected
-    with pytest.raises(TypeError, match='set_distillation'):
-        by_epoch.before_train_iter(SimpleNamespace(model=torch.nn.Linear(1, 1), epoch=0), 0)
 
 
 def tiny_plrc(momentum=0.001):

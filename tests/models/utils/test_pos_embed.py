@@ -2,9 +2,7 @@ import math
 
 import pytest
 import torch
-from mmdet.models.backbones import ResNet
 
-from mcl_plugin.models.backbones import PEResNet
 from mcl_plugin.models.utils import (CartesianGridStemEmbedding, LearnableStemEmbedding,
                                      SinCosStemEmbedding, build_stem_embedding)
 
@@ -58,17 +56,3 @@ def test_builder_and_errors():
     assert isinstance(build_stem_embedding(dict(type='SPE'), 64), SinCosStemEmbedding)
     with pytest.raises(ValueError, match='divisible by 4'):
         SinCosStemEmbedding(6)
-
-
-@pytest.mark.parametrize('kind', ['none', 'spe', 'csg', 'lpe'])
-def test_pe_resnet_keys_and_forward(kind):
-    plain = ResNet(depth=18)
-    pe = PEResNet(depth=18, stem_pos_embed=dict(type=kind))
-    pe.load_state_dict(plain.state_dict(), strict=False)
-    extra = set(pe.state_dict()) - set(plain.state_dict())
-    assert extra == ({'stem_pe.x_embed', 'stem_pe.y_embed'} if kind == 'lpe' else set())
-    x = torch.rand(2, 3, 64, 64)
-    plain.eval()
-    pe.eval()
-    same = all(torch.allclose(a, b) for a, b in zip(plain(x), pe(x)))
-    assert same == (kind == 'none')
