@@ -2,6 +2,10 @@
 # P5/P4/P3), batch 16 (= 4**2, fills the level-2 montages), LARS lr = 1.0 * 16 / 256 x 4,
 # 300 iterations, so a run takes minutes on a laptop. Data: data/pretrain from
 # tools/prepare_data.py. Ablations (other S, loss modes b/c/d): ./ablations/.
+# Cheaper than the official recipe of the paper-size configs (./README.md, fidelity table): one
+# backbone pass and one tile-head pass for both branches and all levels (joint BN statistics),
+# one predictor, ceil(B / 4**s) montages, anti-aliased bilinear downsampling, SPE, fp32, warm-up
+# then cosine to 0; crop (0.2, 1) bilinear as the official recipe.
 _base_ = [
     '../_base_/models/mcl_r50-fpn.py',
     '../_base_/datasets/pretrain_mcl_cpu-demo.py',

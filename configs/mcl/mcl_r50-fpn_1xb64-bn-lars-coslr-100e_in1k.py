@@ -1,5 +1,6 @@
-# Single-GPU variant: plain BN, batch 64 (the smallest that fills one level-3 montage batch),
-# lr scaled linearly (1.0 * 64 / 256).
+# Single-GPU variant of the official recipe: plain BN, batch 64 (level 3 then has 64 / 32 = 2
+# montages; the official montage counts need a batch of at least 32), lr scaled linearly
+# (1.0 * 64 / 256; the cosine still ends at the official absolute 1e-4).
 _base_ = './mcl_r50-fpn_16xb256-lars-coslr-100e_in1k.py'
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(

@@ -1,4 +1,5 @@
-# MCL with a Swin-T backbone (mmdet SwinTransformer; SPE added to the stride-4 patch embedding).
+# MCL with a Swin-T backbone (mmdet SwinTransformer), official recipe otherwise (the official code
+# trains ResNet-50 only). stem_pos_embed='spe' adds the paper's SPE to the stride-4 patch embedding.
 _base_ = './mcl_r50-fpn_16xb256-lars-coslr-100e_in1k.py'
 model = dict(
     backbone=dict(
@@ -15,5 +16,5 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         with_cp=False,
         convert_weights=False,
-        stem_pos_embed=dict(type='spe')),
+        stem_pos_embed=dict(type='none')),
     neck=dict(in_channels=[96, 192, 384, 768]))

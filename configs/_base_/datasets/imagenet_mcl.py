@@ -11,10 +11,12 @@ data_preprocessor = dict(
     to_rgb=True)
 
 # BYOL's two asymmetric views: the same crop/flip/colour ops, blur p = 1.0 / 0.1, solarize
-# p = 0 / 0.2 (view 1 simply has no Solarize step).
+# p = 0 / 0.2 (view 1 simply has no Solarize step). The crop is the official MCL code's
+# (configs/selfsup/MCL/MCL.py:67, torchvision on PIL: scale (0.2, 1), bilinear); BYOL's own
+# (0.08, 1) bicubic is the paper's reading: ./imagenet_mcl_paper.py.
 byol_common_ops = [
-    dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.08, 1.0),
-         interpolation='bicubic', backend='pillow'),
+    dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.2, 1.0),
+         interpolation='bilinear', backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomApply',
          transforms=[dict(type='HueSafeColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,

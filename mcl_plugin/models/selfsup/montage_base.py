@@ -134,11 +134,15 @@ class MontageSupervisor(BaseSelfSupervisor):
             return x if projector is None else projector([x])[0]
 
         if self.tile_bn_scope == 'per_level':
-            return [
-                torch.cat([
-                    embed(self.tile_pooler.grid_tiles(f, b, s))[self.tile_pooler.grid_rows(b, s)]
-                    for s in range(b.num_levels)
-                ]) for f, b in passes
-            ]
+            out = []
+            for f, b in passes:
+                # finest level first, as the official loop over [P2, ..., P5]: the BN running
+                # statistics end up as the official code's
+                levels = {
+                    s: embed(self.tile_pooler.grid_tiles(f, b, s))[self.tile_pooler.grid_rows(b, s)]
+                    for s in reversed(range(b.num_levels))
+                }
+                out.append(torch.cat([levels[s] for s in range(b.num_levels)]))
+            return out
         tiles = [self.tile_pooler(f, b) for f, b in passes]
         return list(embed(torch.cat(tiles)).split([t.shape[0] for t in tiles]))
