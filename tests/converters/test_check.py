@@ -78,6 +78,13 @@ def test_runner_pickles_load_like_the_entry_points(r18, tmp_path):
     result = check_pretrained(DEMO, path)
     assert result.ok, result.format()
     assert result.backbone_covered == result.backbone_keys
+    # Issue 21 item 5: a raw pre-training checkpoint as load_from does not crash the run; the
+    # check says that the pre-trained 4-conv head stays at init and how to hand it over.
+    notes = ' '.join(n for r in result.reports for n in r.notes)
+    assert 'crash' not in result.format()
+    assert ('24 tile_head.shared_convs.* tensors that the detector names '
+            'roi_head.bbox_head.shared_convs.*' in notes)
+    assert 'stay at their initialisation' in notes and 'tools/convert_to_mmdet.py' in notes
 
 
 def test_random_init_and_remote_supervised_twins():
