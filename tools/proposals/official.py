@@ -27,6 +27,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .search import _downscale, _rescale
+
 COLOUR_BINS = 25  # selective_search.py:84
 TEXTURE_BINS = 10  # selective_search.py:128
 
@@ -183,7 +185,7 @@ def official_selective_search(rgb: np.ndarray,
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f'expected an HxWx3 uint8 RGB image, got {rgb.dtype} {rgb.shape}')
     height, width = rgb.shape[:2]
-    small, s = _downscale_rgb(rgb, cfg.max_side)
+    small, s = _downscale(rgb, cfg.max_side)
     regions = _initial_regions(small, cfg.scale, cfg.sigma, cfg.min_size)
     boxes, sizes = regions['boxes'], regions['sizes']
     hist_c, hist_t = regions['hist_c'], regions['hist_t']
@@ -230,21 +232,7 @@ def official_selective_search(rgb: np.ndarray,
                     S[(t, n)] = sim(t, n)
     out = np.asarray(boxes, np.float32).reshape(-1, 4)
     out[:, 2:] -= out[:, :2]  # (x, y, max_x - min_x, max_y - min_y), :311-317
-    if s != 1.0:
-        out /= s
-        out[:, 2] = np.minimum(out[:, 0] + out[:, 2], width) - out[:, 0]
-        out[:, 3] = np.minimum(out[:, 1] + out[:, 3], height) - out[:, 1]
-    return out
-
-
-def _downscale_rgb(rgb: np.ndarray, max_side: Optional[int]) -> Tuple[np.ndarray, float]:
-    h, w = rgb.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
-        return rgb, 1.0
-    import cv2
-    s = max_side / max(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), s
+    return _rescale(out, s, width, height)
 
 
 def read_rgb(path: str) -> np.ndarray:
