@@ -7,11 +7,9 @@ views = dict(_base_.views, view_pipelines=[color_view1, color_view2, color_view2
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'), views, dict(type='PackSoCoInputs')]))
 max_epochs = 400
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 10, by_epoch=True, begin=10,
-         end=max_epochs, eta_min=1e-6, convert_to_iter_based=True),
+param_scheduler = [  # the 100-epoch schedule, cosine stretched to 400 epochs
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], T_max=max_epochs - 10, end=max_epochs),
 ]
 train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(checkpoint=dict(interval=50))

@@ -13,11 +13,9 @@ optimizer = dict(type='LARS', lr=8.0, momentum=0.9, weight_decay=1e-5)
 optim_wrapper = dict(optimizer=optimizer, clip_grad=None)
 auto_scale_lr = dict(base_batch_size=2048)
 max_epochs = 530
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 10, by_epoch=True, begin=10,
-         end=max_epochs, eta_min=1e-6, convert_to_iter_based=True),
+param_scheduler = [  # warm-up from lr / 100, cosine to 1e-6 (the official schedule)
+    dict(_base_.param_scheduler[0], start_factor=0.01),
+    dict(_base_.param_scheduler[1], T_max=max_epochs - 10, end=max_epochs, eta_min=1e-6),
 ]
 train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(checkpoint=dict(interval=50))
