@@ -148,9 +148,12 @@ def test_four_views_and_custom_pairs(message_hub):
         model.loss(inputs, [DataSample() for _ in range(2)])
 
 
-def test_c4_variant_res5_head(message_hub):
-    """RoIAlign 14x14 on C4, res5 (mmdet ResLayer) as the head, no neck, V1/V2 only."""
+@pytest.mark.parametrize('pool_all_levels', [False, True])
+def test_c4_variant_res5_head(message_hub, pool_all_levels):
+    """RoIAlign 14x14 on C4, res5 (mmdet ResLayer) as the head, no neck, V1/V2 only (the
+    official C4 recipe: pool_all_levels on the single map, boxes matched by id)."""
     cfg = tiny_fpn_cfg(
+        pool_all_levels=pool_all_levels,
         backbone=dict(type='mmdet.ResNet', depth=18, num_stages=3,
                       strides=(1, 2, 2), dilations=(1, 1, 1), out_indices=(2, ), norm_cfg=BN,
                       norm_eval=False),
