@@ -132,3 +132,12 @@ def test_max_side_and_bad_input():
         official_selective_search(img.astype(np.float32))
     with pytest.raises(ValueError, match='min_size'):
         OfficialSearchConfig(min_size=0)
+
+
+def test_missing_scikit_image_names_the_install(monkeypatch):
+    import sys
+
+    from tools.proposals import require_skimage
+    monkeypatch.setitem(sys.modules, 'skimage.segmentation', None)
+    with pytest.raises(ImportError, match=r'pip install scikit-image==0\.26\.0'):
+        require_skimage()
