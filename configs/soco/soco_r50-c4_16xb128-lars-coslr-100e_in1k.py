@@ -20,7 +20,7 @@ train_dataloader = dict(
         dict(type='LoadImageFromFile'),
         dict(type='SoCoViews', num_proposals=4, v1_size=224, v2_size=224, v3_size=None,
              crop_scale=(0.6, 1.0), crop_ratio=(3 / 4, 4 / 3), box_mode='visible_part',
-             jitter_prob=0.0, flip_prob=0.5,
+             max_tries=5, jitter_prob=0.0, flip_prob=0.5,
              view_pipelines=[color_view1, color_view2 + [_base_.cutout]]),
         dict(type='PackSoCoInputs'),
     ]))

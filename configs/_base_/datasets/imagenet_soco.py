@@ -67,6 +67,7 @@ views = dict(
     independent_v3=True,
     jitter_views='v1',
     jitter_anchor='top_left',
+    max_tries=5,  # the official --max_tries default
     view_pipelines=[color_view1, color_view2 + [cutout], color_view2 + [cutout]])
 train_pipeline = [
     dict(type='LoadImageFromFile'),
