@@ -62,7 +62,7 @@ def _dataset(folder, cfg: Config, **kwargs) -> UnlabeledImageDataset:
     table = {}
     for path in sorted(folder.iterdir()):
         w, h = Image.open(path).size
-        table[path.name] = [[0, 0, w, h], [0, 0, max(1, w // 2), h]]
+        table[path.stem] = [[0, 0, w, h], [0, 0, max(1, w // 2), h]]  # official keys
     props = folder.parent / 'proposals.json'
     props.write_text(json.dumps(table))
     return ProposalImageDataset(data_prefix=str(folder), proposal_file=str(props),

@@ -53,7 +53,9 @@ def _soco_proposals(root, out: str, n: int = 8) -> str:
     table = {}
     for name in names:
         w, h = Image.open(root / 'train' / name).size
-        table[name] = [[0, 0, w, h], [0, 0, w // 2, h], [w // 4, h // 4, w // 2, h // 2]]
+        # official format: keyed by base name without extension
+        table[osp.splitext(osp.basename(name))[0]] = [[0, 0, w, h], [0, 0, w // 2, h],
+                                                      [w // 4, h // 4, w // 2, h // 2]]
     with open(out, 'w') as f:
         json.dump(table, f)
     return out
