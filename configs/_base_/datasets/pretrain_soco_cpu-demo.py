@@ -1,6 +1,6 @@
 # SoCo's views in the paper's reading (./imagenet_soco.py paper_views: the demo keeps our easier
-# positives, V3 = V2 downsampled and no Cutout) at CPU-demo size on the small local photo set data/pretrain
-# (tools/prepare_data.py) and its selective-search proposals:
+# positives, V3 = V2 downsampled and no Cutout) at CPU-demo size on the small local photo set
+# data/pretrain (tools/prepare_data.py) and its selective-search proposals:
 #   python tools/generate_proposals.py data/pretrain/train \
 #       --ann-file data/pretrain/meta/train.txt \
 #       --out data/pretrain/meta/train_proposals_ss-fast.json --workers 2 --max-side 320
