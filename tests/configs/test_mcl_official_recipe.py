@@ -106,3 +106,16 @@ def test_paper_reading_and_cpu_demo_keep_their_choices():
         osp.join(MCL, 'mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py')).model
     assert demo.get('bn_scope', 'joint') == demo.get('tile_bn_scope', 'joint') == 'joint'
     assert not demo.head.get('per_level_predictor', False)
+
+
+def test_benchmark_has_the_official_recipe_variant():
+    """``tools/benchmark.py --algos mcl,mcl-official`` measures what the official BN grouping
+    costs (configs/mcl/README.md, "Cost of the official recipe")."""
+    from tools.analysis.bench import describe_inputs, model_cfg
+    cfg = model_cfg('mcl-official', 18, 128)
+    assert (cfg['bn_scope'], cfg['tile_bn_scope']) == ('per_branch', 'per_level')
+    assert cfg['tile_pooler']['out_size'] == 4 and cfg['neck']['in_channels'][0] == 64
+    assert model_cfg('mcl', 18, 128).get('bn_scope', 'joint') == 'joint'
+    assert '86 montages' in describe_inputs('mcl-official', 128, 32, 4)
+    with pytest.raises(ValueError, match='no CPU demo'):
+        model_cfg('mcl-official', 18, 128, heads='demo')

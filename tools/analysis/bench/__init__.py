@@ -17,6 +17,9 @@ source images per step (``batch``) and the same image size ``img``. What ``img``
   ``img x img`` (level ``s`` tiles are ``img / 2^s``; ``ceil(batch / 4^s)`` montages per level and
   branch, the last one completed with repeated tiles) that go through the online and the EMA
   network. ``TilePooler.out_size = img // 32``.
+- ``mcl-official`` (extra, ``--heads paper`` only): MCL with the official recipe
+  (``configs/_base_/models/mcl_r50-fpn_official.py``): ``batch / [1, 4, 16, 32][s]`` montages,
+  one backbone pass per branch, the tile head + projector per FPN level over every montage.
 - ``mcl-sup``: ``S`` views of ``img x img`` -> montages as MCL, one branch, no EMA network.
 - ``vanilla-sup`` (only for ``--pair sup``): one ``img x img`` view, the same backbone + GAP +
   linear classifier.

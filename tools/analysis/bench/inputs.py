@@ -4,7 +4,7 @@ pipeline produces (:func:`make_batch`) and the table's description of them
 import math
 from typing import List
 
-from .models import NUM_CLASSES
+from .models import MCL_LIKE, NUM_CLASSES
 
 SOCO_PROPOSALS = 4
 DETCO_PATCHES = 9
@@ -15,15 +15,18 @@ def detco_patch_size(img: int) -> int:
     return max(8, round(64 * img / 224))
 
 
-def montage_counts(batch: int, levels: int) -> List[int]:
-    """Montages per level and branch: ``ceil(batch / 4^s)``."""
+def montage_counts(batch: int, levels: int, name: str = 'mcl') -> List[int]:
+    """Montages per level and branch: ``ceil(batch / 4^s)``; ``batch / [1, 4, 16, 32][s]``
+    for ``mcl-official``."""
+    if name == 'mcl-official':
+        return [batch // d for d in (1, 4, 16, 32)[:levels]]
     return [math.ceil(batch / 4**s) for s in range(levels)]
 
 
 def describe_inputs(name: str, img: int, batch: int, levels: int) -> str:
     """What one source image contributes to a step (the table's ``inputs`` column)."""
-    if name == 'mcl':
-        return (f'2x{levels} views {img} px -> {2 * sum(montage_counts(batch, levels))} '
+    if name in MCL_LIKE:
+        return (f'2x{levels} views {img} px -> {2 * sum(montage_counts(batch, levels, name))} '
                 f'montages {img} px / {batch} img (S={levels})')
     if name == 'mcl-sup':
         return (f'{levels} views {img} px -> {sum(montage_counts(batch, levels))} montages '
@@ -42,8 +45,8 @@ def describe_inputs(name: str, img: int, batch: int, levels: int) -> str:
 
 def online_pixels(name: str, img: int, batch: int, levels: int) -> float:
     """Pixels per source image through the online backbone, in units of ``img^2``."""
-    if name == 'mcl':
-        return 2 * sum(montage_counts(batch, levels)) / batch
+    if name in MCL_LIKE:
+        return 2 * sum(montage_counts(batch, levels, name)) / batch
     if name == 'mcl-sup':
         return sum(montage_counts(batch, levels)) / batch
     if name == 'soco':
@@ -71,7 +74,7 @@ def make_batch(name: str, model, batch: int, img: int, seed: int = 0) -> dict:
                 for s in sizes]
 
     samples = [DataSample() for _ in range(batch)]
-    if name == 'mcl':
+    if name in MCL_LIKE:
         inputs = views(*[img] * (2 * model.num_levels))
     elif name == 'mcl-sup':
         inputs = views(*[img] * model.num_levels)

@@ -5,14 +5,18 @@ import os.path as osp
 from typing import Optional
 
 ALGOS = ('mcl', 'mcl-sup', 'soco', 'detco', 'plrc', 'byol', 'mocov2')
-EXTRA_ALGOS = ('vanilla-sup', )
+EXTRA_ALGOS = ('vanilla-sup', 'mcl-official')
+#: MCL with the official code's BatchNorm grouping and recipe (configs/mcl/README.md): one
+#: backbone pass per branch, the tile head + projector per FPN level over every montage.
+MCL_LIKE = ('mcl', 'mcl-official')
 BASELINES = ('byol', 'mocov2')
 FPN_IN = {18: [64, 128, 256, 512], 34: [64, 128, 256, 512], 50: [256, 512, 1024, 2048],
           101: [256, 512, 1024, 2048]}
 NUM_CLASSES = 1000
 LABELS = {'mcl': 'MCL', 'mcl-sup': 'MCL-sup', 'soco': 'SoCo', 'detco': 'DetCo', 'plrc': 'PLRC',
           'byol': 'BYOL (mmpretrain)', 'mocov2': 'MoCo v2 (mmpretrain)',
-          'vanilla-sup': 'supervised (mmpretrain ImageClassifier)'}
+          'vanilla-sup': 'supervised (mmpretrain ImageClassifier)',
+          'mcl-official': 'MCL (official recipe)'}
 # (paper recipe, R18 CPU demo config), relative to configs/. The plugin's algorithms: the model
 # base every leaf config inherits; the baselines: mmpretrain's published configs, inherited by
 # configs/baselines.
@@ -30,6 +34,8 @@ CONFIGS = {
     'mocov2': ('baselines/mocov2_r50_8xb32-coslr-200e_in1k.py',
                'baselines/mocov2_r18_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'),
 }
+#: Extra algorithms that are a config variant of one in :data:`CONFIGS` (paper heads only).
+VARIANTS = {'mcl-official': '_base_/models/mcl_r50-fpn_official.py'}
 PREPROCESSOR = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
                     std=[58.395, 57.12, 57.375], to_rgb=True)
 
@@ -81,22 +87,25 @@ def model_cfg(name: str, depth: int, img: int, levels: Optional[int] = None,
     Returns:
         dict: The model config.
     """
-    if name in EXTRA_ALGOS:
+    if name == 'vanilla-sup':
         return classifier_cfg(depth)
-    if name not in CONFIGS:
+    if name not in CONFIGS and name not in VARIANTS:
         raise KeyError(f'unknown algorithm {name!r}')
     from mmengine.config import Config
     if heads not in ('paper', 'demo'):
         raise ValueError(f"heads must be 'paper' or 'demo', got {heads!r}")
-    full = Config.fromfile(osp.join(config_root(), CONFIGS[name][heads == 'demo']))
+    if name in VARIANTS and heads == 'demo':
+        raise ValueError(f"{name} has no CPU demo config; use heads='paper'")
+    path = VARIANTS[name] if name in VARIANTS else CONFIGS[name][heads == 'demo']
+    full = Config.fromfile(osp.join(config_root(), path))
     cfg = full.model.to_dict()
     if 'data_preprocessor' not in cfg and full.get('data_preprocessor'):
         cfg['data_preprocessor'] = full.data_preprocessor.to_dict()
     chans = FPN_IN[depth]
     cfg['backbone']['depth'] = depth
-    if name in ('mcl', 'mcl-sup', 'soco'):
+    if name in MCL_LIKE + ('mcl-sup', 'soco'):
         cfg['neck']['in_channels'] = list(chans)
-    if name in ('mcl', 'mcl-sup'):
+    if name in MCL_LIKE + ('mcl-sup', ):
         cfg['tile_pooler']['out_size'] = max(1, img // 32)
         if levels is not None:
             cfg['num_levels'] = levels
