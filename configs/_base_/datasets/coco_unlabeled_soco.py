@@ -1,7 +1,6 @@
 # COCO train2017 + unlabeled2017 images (no labels used) with selective-search proposals.
-#   python tools/generate_proposals.py data/coco/train2017 --workers 48 --max-side 320 \
-#       --max-overlap 0.8 \
-#       --out data/coco/annotations/train2017_proposals_ss-fast.json
+#   python tools/generate_proposals.py data/coco/train2017 --workers 48 --method official \
+#       --out data/coco/annotations/train2017_proposals_ss-official.json
 #   (and the same for unlabeled2017)
 _base_ = './imagenet_soco.py'
 data_root = 'data/coco/'
@@ -12,10 +11,10 @@ train_dataloader = dict(
         datasets=[
             dict(type='ProposalImageDataset', data_root=data_root,
                  data_prefix=dict(img_path='train2017/'),
-                 proposal_file='annotations/train2017_proposals_ss-fast.json',
+                 proposal_file='annotations/train2017_proposals_ss-official.json',
                  pipeline={{_base_.train_pipeline}}),
             dict(type='ProposalImageDataset', data_root=data_root,
                  data_prefix=dict(img_path='unlabeled2017/'),
-                 proposal_file='annotations/unlabeled2017_proposals_ss-fast.json',
+                 proposal_file='annotations/unlabeled2017_proposals_ss-official.json',
                  pipeline={{_base_.train_pipeline}}),
         ]))

@@ -7,15 +7,16 @@
 # solarize 0.2); in-box Cutout (p 0.5 per box, 0.1-0.3 of its area) on V2 and V3.
 # `paper_views` is the paper's reading (V3 = V2 at 112, proposals >= 50 % visible and clipped
 # alike in every view, jitter on every view around the centre, no Cutout).
-# Proposals (format: mcl_plugin/datasets/proposals.py; --max-overlap 0.8 drops near-duplicate
-# boxes, ~115 -> ~50 per image: a ~7.5 GB instead of ~17 GB json for ImageNet):
+# Proposals: the official selective search (SoCo's own variant, box for box; official JSON keyed
+# by image base name; filters aspect+size -> aspect -> w,h >= 32 -> whole image):
 #   python tools/generate_proposals.py data/imagenet/train \
-#     --ann-file data/imagenet/meta/train.txt \
-#     --out data/imagenet/meta/train_proposals_ss-fast.json --workers 48 --max-side 320 \
-#     --max-overlap 0.8
+#     --ann-file data/imagenet/meta/train.txt --method official \
+#     --out data/imagenet/meta/train_proposals_ss-official.json --workers 48
+# (OpenCV's fast mode instead: --method opencv --max-side 320 --max-overlap 0.8, ~8.5x more
+# boxes per image; configs/soco/README.md "Proposals" compares them.)
 dataset_type = 'ProposalImageDataset'
 data_root = 'data/imagenet/'
-proposal_file = 'meta/train_proposals_ss-fast.json'
+proposal_file = 'meta/train_proposals_ss-official.json'
 num_proposals = 4
 v1_size = 224
 v2_size = 224

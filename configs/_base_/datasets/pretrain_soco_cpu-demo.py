@@ -4,6 +4,8 @@
 #   python tools/generate_proposals.py data/pretrain/train \
 #       --ann-file data/pretrain/meta/train.txt \
 #       --out data/pretrain/meta/train_proposals_ss-fast.json --workers 2 --max-side 320
+# (OpenCV's fast mode, which the tests and quickstart build; the paper-size bases use
+# --method official.)
 # V1 128 / V2 128 / V3 64, boxes under 8 px at 224 (scaled by 128/224) dropped, 2 workers.
 _base_ = './imagenet_soco.py'
 img_size = 128
@@ -15,4 +17,6 @@ views = dict(_base_.paper_views, v1_size=v1_size, v2_size=v2_size, v3_size=v3_si
 train_pipeline = [views if step.type == 'SoCoViews' else step for step in _base_.train_pipeline]
 train_dataloader = dict(
     num_workers=2,
-    dataset=dict(data_root='data/pretrain', pipeline=train_pipeline))
+    dataset=dict(data_root='data/pretrain',
+                 proposal_file='meta/train_proposals_ss-fast.json',
+                 pipeline=train_pipeline))
