@@ -82,8 +82,9 @@ def assemble_montage(images: Tensor,
             ``ceil(B / 4**level)`` rule above).
 
     Returns:
-        tuple[Tensor, Tensor]: ``montages`` of shape ``(ceil(B / 4**level), C, H, W)`` and
-        ``src_index`` (long, same device) of shape ``(ceil(B / 4**level), 2**level, 2**level)``.
+        tuple[Tensor, Tensor]: ``montages`` of shape ``(M, C, H, W)`` and ``src_index`` (long,
+        same device) of shape ``(M, 2**level, 2**level)``, ``M = ceil(B / 4**level)`` or
+        ``num_montages``.
     """
     if images.dim() != 4:
         raise ValueError(f'assemble_montage expects (B, C, H, W) images, got {tuple(images.shape)}')
@@ -100,7 +101,7 @@ def assemble_montage(images: Tensor,
     if num_montages is not None:
         if num_montages < 1:
             raise ValueError(f'level {level} needs at least one montage, got num_montages='
-                             f'{num_montages} (official rule: a batch of at least 4**level or 32)')
+                             f'{num_montages}')
         count = num_montages * n
         perm = _randperm(count, generator, images.device) if shuffle else torch.arange(
             count, device=images.device)
@@ -261,6 +262,11 @@ class MontageAssembler(BaseModule):
                                  f'{tuple(views[0].shape)}: all levels need same-size views')
             if self.montage_counts == 'official':
                 count = B // OFFICIAL_DIVISORS[s]
+                if count < 1:
+                    raise ValueError(
+                        f"montage_counts='official' gives level {s} B / {OFFICIAL_DIVISORS[s]} "
+                        f'montages: a batch of {B} images per process leaves it without one; '
+                        f'use at least {OFFICIAL_DIVISORS[s]} images per process')
                 m, idx = assemble_montage(view, s, generator, mode=self.mode,
                                           shuffle=self.shuffle and s > 0, num_montages=count)
             else:

@@ -210,5 +210,5 @@ def test_official_assembler_levels(message_hub):
     assert torch.equal(batch.montages[0], views[0])
     assert torch.equal(batch.src_index[0].flatten(), torch.arange(32))
     assert math.isclose(batch.num_padded[3], 32)
-    with pytest.raises(ValueError, match='at least one montage'):
+    with pytest.raises(ValueError, match='without one; use at least 32 images'):
         asm([v[:16] for v in views])
