@@ -19,9 +19,9 @@ class MCL(MontageSupervisor):
     Inputs are ``2 * num_levels`` augmented views of every image (the data pipeline's
     ``MultiView``): views ``[0, S)`` feed branch 1 (level ``s`` from view ``s``), views
     ``[S, 2S)`` branch 2. Each branch becomes montages of every level
-    (:class:`~mcl_plugin.models.utils.MontageAssembler`); all montages of both branches run
-    through backbone and neck in one batch; every tile is read from its FPN level
-    (:class:`~mcl_plugin.models.utils.TilePooler`), passed through the shared ``tile_head``,
+    (:class:`~mcl_plugin.models.utils.MontageAssembler`); the montages run through backbone and
+    neck (both branches in one batch, or one batch per branch); every tile is read from its FPN
+    level (:class:`~mcl_plugin.models.utils.TilePooler`), passed through the shared ``tile_head``,
     average-pooled and projected. The online tiles of one branch are contrasted with the EMA
     target's embeddings of the other branch (:class:`MultiLevelContrastiveHead`), symmetrized.
     ``num_levels=1`` is the image-level MoCo v3 / BYOL-style baseline (Table 8a, row 1).
