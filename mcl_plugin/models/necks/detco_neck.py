@@ -1,5 +1,5 @@
 """DetCo's per-stage global and local MLP heads."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -22,14 +22,19 @@ class DetCoNeck(BaseModule):
       vectors of an image are concatenated in patch order (``num_patches * C_i``) and go through
       ``Linear(num_patches * C_i, hid) -> ReLU -> Linear(hid, out)``.
 
-    DetCo says "same as MoCo v2 except the input channel" and does not give the widths; the
-    defaults are MoCo v2's ``hid=2048``, ``out=128`` for every head (also the local heads, whose
-    input is 9x wider).
+    DetCo says "same as MoCo v2 except the input channel" and does not give the widths. The
+    class defaults are a fixed ``hid=2048``, ``out=128`` for every head (also the local heads,
+    whose input is 9x wider); ``'in'`` makes the hidden width the head's input width, as in
+    MoCo v2 (2048 -> 2048 -> 128) and in the public DetCo code (``C_i -> C_i`` global,
+    ``9 C_i -> 9 C_i`` local; the paper-size configs).
 
     Args:
         in_channels (Sequence[int]): Channels of the stages. Defaults to ResNet-50's
             ``(256, 512, 1024, 2048)``.
-        hid_channels (int): Hidden width of every MLP. Defaults to 2048.
+        hid_channels (int | str): Hidden width of the global heads, or ``'in'`` for their input
+            width ``C_i``. Defaults to 2048.
+        local_hid_channels (int | str, optional): Hidden width of the local heads, or ``'in'``
+            for their input width ``num_patches * C_i``. Defaults to None (``hid_channels``).
         out_channels (int): Embedding width. Defaults to 128.
         num_patches (int): Patches per local set (3x3 jigsaw: 9).
         with_local (bool): Build the local heads (False for the HIC-only ablation).
@@ -38,20 +43,23 @@ class DetCoNeck(BaseModule):
 
     def __init__(self,
                  in_channels: Sequence[int] = (256, 512, 1024, 2048),
-                 hid_channels: int = 2048,
+                 hid_channels: Union[int, str] = 2048,
                  out_channels: int = 128,
                  num_patches: int = 9,
                  with_local: bool = True,
+                 local_hid_channels: Optional[Union[int, str]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         self.in_channels = tuple(in_channels)
         self.num_patches = num_patches
         self.out_channels = out_channels
+        local_hid = hid_channels if local_hid_channels is None else local_hid_channels
         self.global_heads = nn.ModuleList(
-            MoCoV2Neck(c, hid_channels, out_channels, with_avg_pool=True) for c in self.in_channels)
+            MoCoV2Neck(c, _width(hid_channels, c), out_channels, with_avg_pool=True)
+            for c in self.in_channels)
         self.local_heads = nn.ModuleList(
-            MoCoV2Neck(num_patches * c, hid_channels, out_channels, with_avg_pool=False)
-            for c in self.in_channels) if with_local else None
+            MoCoV2Neck(num_patches * c, _width(local_hid, num_patches * c), out_channels,
+                       with_avg_pool=False) for c in self.in_channels) if with_local else None
 
     @property
     def num_stages(self) -> int:
@@ -95,6 +103,15 @@ class DetCoNeck(BaseModule):
             raise ValueError(f'DetCoNeck expects stage channels {self.in_channels}, got '
                              f'{channels}; set the backbone out_indices=(0, 1, 2, 3) and '
                              'in_channels to match the backbone')
+
+
+def _width(hid: Union[int, str], in_channels: int) -> int:
+    """A hidden width: an int, or ``'in'`` for the input width."""
+    if hid == 'in':
+        return in_channels
+    if isinstance(hid, str) or hid < 1:
+        raise ValueError(f"a hidden width is a positive int or 'in', got {hid!r}")
+    return int(hid)
 
 
 def stack_patches(patches: Sequence[Tensor]) -> Tensor:

@@ -55,3 +55,20 @@ def test_stack_patches_is_sample_major():
     out = stack_patches(patches)
     # row n * P + p is patch p of image n
     assert out.flatten().tolist() == [0., 10., 20., 1., 11., 21.]
+
+
+def test_hidden_widths_follow_the_reference_with_in():
+    """``'in'``: hidden width = input width (the public code: ``C -> C`` global, ``9C -> 9C``
+    local); an int fixes it; the local heads follow ``hid_channels`` unless set."""
+    ref = DetCoNeck(in_channels=(2, 3), hid_channels='in', local_hid_channels='in',
+                    out_channels=5)
+    assert [h.mlp[0].weight.shape for h in ref.global_heads] == [(2, 2), (3, 3)]
+    assert [h.mlp[0].weight.shape for h in ref.local_heads] == [(18, 18), (27, 27)]
+    assert [h.mlp[2].weight.shape for h in ref.local_heads] == [(5, 18), (5, 27)]
+    mixed = DetCoNeck(in_channels=(2, 3), hid_channels=4, local_hid_channels='in')
+    assert [h.mlp[0].weight.shape[0] for h in mixed.global_heads] == [4, 4]
+    assert [h.mlp[0].weight.shape[0] for h in mixed.local_heads] == [18, 27]
+    same = DetCoNeck(in_channels=(2, 3), hid_channels=4)
+    assert [h.mlp[0].weight.shape[0] for h in same.local_heads] == [4, 4]
+    with pytest.raises(ValueError, match="positive int or 'in'"):
+        DetCoNeck(in_channels=(2, 3), hid_channels='out')
