@@ -3,7 +3,9 @@
 # key momentum 0.999).
 # Ablations (Table 1): HIC only = head.loss_terms=('gg',) + neck.with_local=False (4 queues,
 # no patch sets needed); MoCo v2 = additionally head.loss_weights=(0, 0, 0, 1).
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# MoCo v2's codebase (which DetCo builds on): per-GPU BN + shuffle-BN. SyncBN would pool the
+# key encoder's statistics over all GPUs and make the shuffle a no-op.
+norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='DetCo',
     queue_len=65536,
