@@ -3,7 +3,9 @@
 :class:`JigsawPatches` turns one image into a set of ``grid x grid`` small patches (DetCo §6.5,
 following PIRL): a random crop of at least 60% of the image resized to 255x255, a 3x3 grid of
 85x85 cells, one random 64x64 crop inside every cell ("to avoid continuity between patches"),
-each patch with its own augmentation. :class:`GlobalLocalViews` runs the MoCo v2 global pipeline
+the augmentation either once on the 255-px crop before it is cut (the paper's order and the
+public code: ``crop_pipeline`` and ``flip_prob``) or on every patch independently
+(``patch_pipeline``). :class:`GlobalLocalViews` runs the MoCo v2 global pipeline
 and the jigsaw pipeline several times on one image and flattens everything into ``img`` so that
 mmpretrain's ``PackInputs`` and ``default_collate`` stack every view position into one batch
 tensor: ``inputs = [global_0, .., global_{G-1}, set0_patch0, .., set0_patch8, set1_patch0, ..]``.
@@ -32,7 +34,8 @@ class JigsawPatches(BaseTransform):
     1. a random resized crop of ``crop_ratio_range`` of the image area (aspect ratio in
        ``aspect_ratio_range``) resized to ``crop_size x crop_size``;
     2. the optional ``crop_pipeline`` on the whole crop (the paper's "random flip, colour jitter
-       and blur" read as once per crop);
+       and blur" read as once per crop), then a horizontal flip of the whole crop with
+       probability ``flip_prob`` (the crop is augmented once, then cut);
     3. a ``grid x grid`` grid of ``crop_size // grid`` cells (85 for 255 / 3; with a size not
        divisible by ``grid`` the last pixels of the crop are unused);
     4. one ``patch_size`` crop at a uniformly random position inside every cell;
@@ -46,7 +49,8 @@ class JigsawPatches(BaseTransform):
     order), ``img_shape``.
     **Added keys:** ``patch_order`` (``(grid**2,)`` int64, the row-major cell index of every
     patch), ``patch_boxes`` (``(grid**2, 4)`` float32 ``x1, y1, x2, y2`` of every patch in the
-    ``crop_size`` crop, patch order), ``jigsaw_crop_box`` (``(4,)`` float32 ``x1, y1, x2, y2`` of
+    ``crop_size`` crop, patch order; a flipped crop's cells and boxes are given in the un-flipped
+    crop, and its patches are mirrored, as a flipped patch keeps its box), ``jigsaw_crop_box`` (``(4,)`` float32 ``x1, y1, x2, y2`` of
     the crop in the input image), ``jigsaw_grid``, ``jigsaw_crop_size``, and ``jigsaw_crop`` (the
     crop after ``crop_pipeline``) when ``keep_crop=True``.
 
@@ -61,7 +65,9 @@ class JigsawPatches(BaseTransform):
         shuffle (bool): Randomly permute the patch order. Defaults to False.
         crop_pipeline (list[dict], optional): Photometric transforms applied once to the crop
             (a geometric one, also inside a wrapper, is rejected: the patch boxes would no
-            longer locate the patches in the crop).
+            longer locate the patches in the crop; flip the crop with ``flip_prob``).
+        flip_prob (float): Probability of flipping the whole crop horizontally before it is
+            cut. Defaults to 0.
         patch_pipeline (list[dict], optional): Transforms applied to every patch independently:
             photometric ones and flips (a flipped patch keeps its box); other geometric
             transforms are rejected.
@@ -79,6 +85,7 @@ class JigsawPatches(BaseTransform):
                  shuffle: bool = False,
                  crop_pipeline: Optional[Sequence[dict]] = None,
                  patch_pipeline: Optional[Sequence[dict]] = None,
+                 flip_prob: float = 0.,
                  keep_crop: bool = False,
                  interpolation: str = 'bicubic',
                  backend: str = 'pillow') -> None:
@@ -87,13 +94,16 @@ class JigsawPatches(BaseTransform):
                              f'patch_size={patch_size}, crop_size={crop_size}, grid={grid}')
         self.crop_size, self.grid, self.patch_size = crop_size, grid, patch_size
         self.cell = crop_size // grid
-        self.shuffle, self.keep_crop = shuffle, keep_crop
+        if not 0. <= flip_prob <= 1.:
+            raise ValueError(f'flip_prob must be in [0, 1], got {flip_prob}')
+        self.shuffle, self.keep_crop, self.flip_prob = shuffle, keep_crop, flip_prob
         self.interpolation, self.backend = interpolation, backend
         check_ranges(crop_ratio_range, aspect_ratio_range)
         self.crop_ratio_range = tuple(crop_ratio_range)
         self.aspect_ratio_range = tuple(aspect_ratio_range)
         hint = ('JigsawPatches crops itself (crop_size, crop_ratio_range, aspect_ratio_range); '
-                'flips belong in patch_pipeline, where a flipped patch keeps its box.')
+                'flip the crop with flip_prob, or every patch in patch_pipeline, where a flipped '
+                'patch keeps its box.')
         self.crop_pipeline = build_photometric(
             crop_pipeline, 'JigsawPatches crop_pipeline', 'patch boxes',
             hint) if crop_pipeline else None
@@ -120,10 +130,14 @@ class JigsawPatches(BaseTransform):
         crop, crop_box = self._crop(results['img'])
         if self.crop_pipeline is not None:
             crop = self._run(self.crop_pipeline, crop)
+        flip = self.flip_prob > 0 and np.random.rand() < self.flip_prob
+        if flip:
+            crop = np.ascontiguousarray(crop[:, ::-1])
         n, s, c = self.grid * self.grid, self.patch_size, self.cell
         order = np.random.permutation(n) if self.shuffle else np.arange(n)
         patches: List[np.ndarray] = []
         boxes = np.zeros((n, 4), dtype=np.float32)
+        cells = order.copy()
         for i, cell in enumerate(order):
             row, col = divmod(int(cell), self.grid)
             y = row * c + np.random.randint(0, c - s + 1)
@@ -133,9 +147,12 @@ class JigsawPatches(BaseTransform):
                 patch = self._run(self.patch_pipeline, patch)
             patches.append(patch)
             boxes[i] = (x, y, x + s, y + s)
+            if flip:  # the cell and the box in the un-flipped crop
+                cells[i] = row * self.grid + self.grid - 1 - col
+                boxes[i] = (self.crop_size - x - s, y, self.crop_size - x, y + s)
         results['img'] = patches
         results['img_shape'] = (s, s)
-        results['patch_order'] = order.astype(np.int64)
+        results['patch_order'] = cells.astype(np.int64)
         results['patch_boxes'] = boxes
         results['jigsaw_crop_box'] = crop_box
         results['jigsaw_grid'] = self.grid
@@ -147,6 +164,7 @@ class JigsawPatches(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(crop_size={self.crop_size}, grid={self.grid}, '
                 f'patch_size={self.patch_size}, shuffle={self.shuffle}, '
+                f'flip_prob={self.flip_prob}, '
                 f'crop_ratio_range={self.crop_ratio_range}, '
                 f'crop_pipeline={self.crop_pipeline}, patch_pipeline={self.patch_pipeline})')
 

@@ -137,3 +137,45 @@ def test_views_are_packed_for_one_backbone_pass_and_independent_per_sample():
     # the patch tensors differ between samples of the batch (not one crop for the whole batch)
     p = inputs[2].float()
     assert (p[0] - p[1]).abs().mean() > 1 and (p[2] - p[3]).abs().mean() > 1
+
+
+def test_flipped_crop_is_cut_after_the_flip():
+    """``flip_prob``: the whole crop is flipped, then cut (the public code's order); every
+    patch is the mirror of the un-flipped crop at its box, which lies in its (mirrored) cell."""
+    np.random.seed(5)
+    t = JigsawPatches(crop_ratio_range=(1., 1.), aspect_ratio_range=(1., 1.), flip_prob=1.,
+                      shuffle=True, keep_crop=True)
+    img = coord_image()
+    out = t(dict(img=img.copy()))
+    np.testing.assert_array_equal(out['jigsaw_crop'], img[:, ::-1])
+    for i, patch in enumerate(out['img']):
+        x1, y1, x2, y2 = out['patch_boxes'][i].astype(int)
+        row, col = divmod(int(out['patch_order'][i]), 3)
+        assert col * 85 <= x1 and x2 <= (col + 1) * 85 and row * 85 <= y1 and y2 <= (row + 1) * 85
+        np.testing.assert_array_equal(patch, img[y1:y2, x1:x2][:, ::-1])
+    assert sorted(out['patch_order'].tolist()) == list(range(9))
+    np.random.seed(5)
+    never = JigsawPatches(crop_ratio_range=(1., 1.), aspect_ratio_range=(1., 1.), flip_prob=0.)
+    patch = never(dict(img=img.copy()))['img'][0]
+    x1, y1 = patch[0, 0, 1], patch[0, 0, 0]
+    assert patch[0, 1, 1] == x1 + 1  # not mirrored
+    with pytest.raises(ValueError, match='flip_prob'):
+        JigsawPatches(flip_prob=1.5)
+
+
+def test_augment_once_then_cut_shares_one_draw_across_the_set():
+    """The paper-size pipeline (colour on the crop, crop flip): the 9 patches of a set share
+    one flip; with per-patch flips they do not."""
+    once = JigsawPatches(crop_ratio_range=(1., 1.), aspect_ratio_range=(1., 1.), flip_prob=0.5)
+    each = JigsawPatches(crop_ratio_range=(1., 1.), aspect_ratio_range=(1., 1.),
+                         patch_pipeline=[dict(type='RandomFlip', prob=0.5)])
+    img = coord_image()
+    np.random.seed(6)
+    for t, shared in ((once, True), (each, False)):
+        # per set: which patches are mirrored (pixel x decreases to the right)
+        sets = [{bool(p[0, 1, 1] < p[0, 0, 1]) for p in t(dict(img=img.copy()))['img']}
+                for _ in range(4)]
+        if shared:
+            assert all(len(m) == 1 for m in sets) and len(set.union(*sets)) == 2
+        else:
+            assert any(len(m) == 2 for m in sets)
