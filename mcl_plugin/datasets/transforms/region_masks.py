@@ -14,7 +14,8 @@ from mmcv.transforms import BaseTransform
 
 from mcl_plugin.registry import TRANSFORMS
 from .geometry import (Box, build_photometric, check_ranges, crop_resize,
-                       crop_resize_flip_nearest, flip, overlap_of_smaller, sample_crop)
+                       crop_resize_flip_nearest, flip, intersect, overlap_of_smaller,
+                       sample_crop)
 
 #: Intersection of two crop boxes over the smaller one (the overlap rule of the class below).
 box_overlap = overlap_of_smaller
@@ -61,14 +62,26 @@ class GridRegionTwoView(BaseTransform):
     any, the second view re-uses the first view's crop box (its flip and photometric
     augmentation stay independent), so every region visible in view 1 is common.
 
-    **Outputs** (in addition to ``img``, which becomes the list of the two views):
+    The rule is a project choice, kept as a switch: neither the paper nor the official code
+    constrains the overlap of the two contrasted views; ``min_overlap=0`` keeps only the
+    positive-overlap / common-region requirement (the paper-size configs), 0.5 redraws as
+    before (the CPU demo).
+
+    **Teacher view** (``teacher_view=True``, the official code's construction of the
+    distillation teacher): a third crop of the same image, redrawn (up to ``max_tries`` times)
+    until its intersection with view 1's crop covers at least ``teacher_overlap`` of the
+    *larger* of the two crops (the official rule), with its own flip and view 1's photometric
+    pipeline. The model reads its momentum features at the image positions of view 1's points.
+
+    **Outputs** (in addition to ``img``, which becomes the list of the two views, plus the
+    teacher view as a third item when ``teacher_view``):
 
     - ``region_masks`` (``(2, mask_size, mask_size)`` ``uint8``): region id per pixel of each
       view, ``row * n + col`` of the original image's grid.
     - ``common_regions`` (``(n * n,)`` bool): regions present in both region maps.
-    - ``crop_boxes`` (``(2, 4)`` float32): ``x1, y1, x2, y2`` of each crop in original image
-      pixels (``x2``/``y2`` exclusive).
-    - ``flips`` (``(2,)`` bool), ``region_overlap`` (float, :func:`box_overlap` of the chosen
+    - ``crop_boxes`` (``(V, 4)`` float32, ``V`` = 2 or 3 views): ``x1, y1, x2, y2`` of each
+      crop in original image pixels (``x2``/``y2`` exclusive).
+    - ``flips`` (``(V,)`` bool), ``region_overlap`` (float, :func:`box_overlap` of the chosen
       pair), ``overlap_tries`` (int, pairs drawn).
 
     Pack them with ``PackInputs(algorithm_keys=('region_masks', 'common_regions', ...))``.
@@ -88,6 +101,8 @@ class GridRegionTwoView(BaseTransform):
         min_overlap (float): Overlap threshold of the rule above. Defaults to 0.5.
         min_common_regions (int): Common regions required. Defaults to 1.
         max_tries (int): Bound on drawn pairs. Defaults to 20.
+        teacher_view (bool): Also make the third (teacher) view. Defaults to False.
+        teacher_overlap (float): Its overlap with view 1 over the larger crop. Defaults to 0.5.
         interpolation (str): Image resize interpolation. Defaults to 'bilinear'.
         backend (str): 'cv2' or 'pillow'. Defaults to 'pillow'.
     """
@@ -103,6 +118,8 @@ class GridRegionTwoView(BaseTransform):
                  min_overlap: float = 0.5,
                  min_common_regions: int = 1,
                  max_tries: int = 20,
+                 teacher_view: bool = False,
+                 teacher_overlap: float = 0.5,
                  interpolation: str = 'bilinear',
                  backend: str = 'pillow') -> None:
         if len(transforms) != 2:
@@ -120,6 +137,8 @@ class GridRegionTwoView(BaseTransform):
         self.min_overlap = min_overlap
         self.min_common_regions = min_common_regions
         self.max_tries = max_tries
+        self.teacher_view = teacher_view
+        self.teacher_overlap = teacher_overlap
         self.interpolation = interpolation
         self.backend = backend
         check_ranges(crop_ratio_range, aspect_ratio_range)
@@ -163,14 +182,33 @@ class GridRegionTwoView(BaseTransform):
             return best[1], best[0], self.max_tries
         return [first, first], 1., self.max_tries
 
+    def sample_teacher_box(self, img: np.ndarray, box: Box) -> Box:
+        """A crop overlapping ``box`` by ``teacher_overlap`` of the larger crop (else the
+        best of ``max_tries``)."""
+        best: Tuple[float, Box] = (-1., box)
+        for _ in range(self.max_tries):
+            cand = self._draw_box(img)
+            inter = intersect(box, cand)
+            area = 0. if inter is None else (inter[2] - inter[0]) * (inter[3] - inter[1])
+            ratio = area / max((b[2] - b[0]) * (b[3] - b[1]) for b in (box, cand))
+            if ratio >= self.teacher_overlap:
+                return cand
+            best = max(best, (ratio, cand))
+        return best[1]
+
     def transform(self, results: Dict) -> Dict:
         img = results['img']
         h, w = img.shape[:2]
         id_map = grid_region_map(h, w, self.grid_size)
         boxes, overlap, tries = self.sample_boxes(img, id_map)
         flips = [bool(np.random.rand() < self.flip_prob) for _ in range(2)]
+        pipelines = list(self.pipelines)
+        if self.teacher_view:
+            boxes = boxes + [self.sample_teacher_box(img, boxes[0])]
+            flips.append(bool(np.random.rand() < self.flip_prob))
+            pipelines.append(self.pipelines[0])
         views, masks = [], []
-        for box, flipped, pipeline in zip(boxes, flips, self.pipelines):
+        for i, (box, flipped, pipeline) in enumerate(zip(boxes, flips, pipelines)):
             view = crop_resize(img, box, self.size, interpolation=self.interpolation,
                                backend=self.backend)
             if flipped:
@@ -183,7 +221,8 @@ class GridRegionTwoView(BaseTransform):
                      img=view,
                      img_shape=view.shape[:2]))
             views.append(out['img'])
-            masks.append(crop_resize_flip_nearest(id_map, box, self.mask_size, flipped))
+            if i < 2:
+                masks.append(crop_resize_flip_nearest(id_map, box, self.mask_size, flipped))
         results['img'] = views
         results['img_shape'] = views[0].shape[:2]
         results['region_masks'] = np.stack(masks)
@@ -198,6 +237,7 @@ class GridRegionTwoView(BaseTransform):
         return (f'{self.__class__.__name__}(size={self.size}, mask_size={self.mask_size}, '
                 f'grid_size={self.grid_size}, min_overlap={self.min_overlap}, '
                 f'min_common_regions={self.min_common_regions}, max_tries={self.max_tries}, '
+                f'teacher_view={self.teacher_view}, teacher_overlap={self.teacher_overlap}, '
                 f'crop_ratio_range={self.crop_ratio_range}, '
                 f'aspect_ratio_range={self.aspect_ratio_range}, flip_prob={self.flip_prob}, '
                 f'pipelines={self.pipelines})')

@@ -172,3 +172,30 @@ def test_photometric_pipelines_and_packing_keep_the_maps_per_view():
     assert (v1[0] == v1[1]).all() and not (v2[0] == v2[1]).all()  # only view 1 is grey
     ds = out['data_samples']
     assert ds.region_masks.shape == (2, 8, 8) and ds.common_regions.shape == (16, )
+
+
+def test_teacher_view_overlaps_view_one_and_overlap_switch():
+    """``teacher_view``: a third crop overlapping view 1 by >= 50 % of the larger crop, with
+    its own flip, no region map; ``min_overlap=0`` (official) accepts the first pair that
+    shares a region."""
+    img = region_image(120, 160)
+    np.random.seed(0)
+    t = GridRegionTwoView(size=32, grid_size=4, mask_size=8, teacher_view=True, flip_prob=0.5)
+    for _ in range(20):
+        out = t(dict(img=img.copy()))
+        assert len(out['img']) == 3 and out['img'][2].shape == (32, 32, 3)
+        assert out['region_masks'].shape == (2, 8, 8)
+        assert out['crop_boxes'].shape == (3, 4) and out['flips'].shape == (3, )
+        a, c = out['crop_boxes'][0], out['crop_boxes'][2]
+        inter = (min(a[2], c[2]) - max(a[0], c[0])) * (min(a[3], c[3]) - max(a[1], c[1]))
+        larger = max((b[2] - b[0]) * (b[3] - b[1]) for b in (a, c))
+        assert inter / larger >= 0.5
+        # the teacher view shows the image inside its box, like the other views
+        x1, y1, x2, y2 = (int(v) for v in c)
+        ids = crop_resize_flip_nearest(grid_region_map(120, 160, 4), (x1, y1, x2, y2), 32,
+                                       bool(out['flips'][2]))
+        assert (decode(out['img'][2]) == ids).mean() > 0.9
+    free = GridRegionTwoView(size=32, grid_size=4, mask_size=8, min_overlap=0.)
+    tries = [free(dict(img=img.copy()))['overlap_tries'] for _ in range(20)]
+    assert min(tries) == 1 and np.mean(tries) < 1.5
+    assert 'teacher_view=False' in repr(free)
