@@ -1,5 +1,5 @@
 """PLRC losses: point-level region contrast, point affinity distillation and the MoCo loss."""
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,8 @@ def point_affinity_distillation(student_query: Tensor,
                                 teacher_query: Tensor,
                                 keys: Tensor,
                                 student_temperature: float = 0.1,
-                                teacher_temperature: float = 0.07) -> Tensor:
+                                teacher_temperature: float = 0.07,
+                                valid: Optional[Tensor] = None) -> Tensor:
     """Cross entropy between the teacher's and the student's point affinities (Eq. 4).
 
     ``L_a = -mean_i sum_k A_{i'k'}(tau_t) log A_{ik'}(tau_s)`` with
@@ -38,11 +39,13 @@ def point_affinity_distillation(student_query: Tensor,
        only primed (momentum) embeddings, ``A_{i'k'}``; the student must contain ``p_i``.
     4. Strategy 3 of Sec. 4.5.2 (same teacher/student names as the default) "requires an extra
        forward pass with momentum encoders": it computes the teacher's query ``p'_i`` by running
-       f^M on view v, at the student's own points. The default (strategy 1) needs no extra pass,
-       so its ``p'_i`` is the momentum embedding already computed on view v' for the point
-       with the same index (same region, sampled in v'). With R1 teacher and student rows are
+       f^M on view v, at the student's own points. With R1 teacher and student rows are
        distributions over the *same* key set ``{p'_k}``, so the cross entropy is well defined;
        R2 would also pair the key axes of two different point sets by index.
+
+    Which momentum point ``p'_i`` is the teacher's query is the caller's choice
+    (:class:`~mcl_plugin.models.selfsup.PLRC` ``teacher``): the official code uses the momentum
+    encoder at the student point's image position on another crop, which is not a key.
 
     The loss is averaged over query points (rows), so it has the scale of a per-point cross
     entropy like ``L_c``; the paper's ``sum_{i,k}`` differs only by the constant number of rows.
@@ -53,16 +56,21 @@ def point_affinity_distillation(student_query: Tensor,
         keys (Tensor): ``(K, D)`` momentum key points ``p'_k``.
         student_temperature (float): ``tau_s`` (paper 0.1).
         teacher_temperature (float): ``tau_t`` (paper 0.07).
+        valid (Tensor, optional): ``(M,)`` bool, rows with a teacher (the others are left out
+            of the mean). None = all.
 
     Returns:
-        Tensor: Scalar loss.
+        Tensor: Scalar loss (0 with a graph when no row is valid).
     """
     student_query = F.normalize(student_query, dim=1)
     keys = F.normalize(keys, dim=1).detach()
     with torch.no_grad():
         teacher = (F.normalize(teacher_query, dim=1) @ keys.t() / teacher_temperature).softmax(1)
     log_student = (student_query @ keys.t() / student_temperature).log_softmax(1)
-    return -(teacher * log_student).sum(1).mean()
+    rows = -(teacher * log_student).sum(1)
+    if valid is None:
+        return rows.mean()
+    return rows[valid].sum() / valid.sum().clamp(min=1)
 
 
 @MODELS.register_module()
@@ -135,7 +143,9 @@ class PLRCHead(BaseModule):
              point_key: Tensor,
              image_ids: Tensor,
              region_ids: Tensor,
-             distill: bool = True) -> Dict[str, Tensor]:
+             distill: bool = True,
+             teacher_query: Optional[Tensor] = None,
+             teacher_valid: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """All PLRC terms.
 
         Args:
@@ -149,6 +159,9 @@ class PLRCHead(BaseModule):
             image_ids (Tensor): ``(M,)`` image index of each point.
             region_ids (Tensor): ``(M,)`` region indicator ``a_i`` of each point.
             distill (bool): Whether ``L_a`` contributes (False during the warm-up).
+            teacher_query (Tensor, optional): ``(M, D)`` the teacher's momentum point for each
+                query; None = ``point_key`` (the ``'sampled_point'`` teacher).
+            teacher_valid (Tensor, optional): ``(M,)`` bool, rows with a teacher.
 
         Returns:
             dict[str, Tensor]: Weighted ``loss_*`` terms and unweighted diagnostics.
@@ -161,9 +174,10 @@ class PLRCHead(BaseModule):
         else:
             l_c = self.loss_contrast(point_query, point_key, image_ids, region_ids)
             with torch.set_grad_enabled(distill and torch.is_grad_enabled()):
-                l_a = point_affinity_distillation(point_query, point_key, point_key,
+                teacher = point_key if teacher_query is None else teacher_query
+                l_a = point_affinity_distillation(point_query, teacher, point_key,
                                                   self.student_temperature,
-                                                  self.teacher_temperature)
+                                                  self.teacher_temperature, teacher_valid)
         zero = l_m.new_zeros(())
         return dict(loss_point_contrast=self.beta * self.alpha * l_c,
                     loss_distill=self.beta * (1 - self.alpha) * l_a if distill else zero,

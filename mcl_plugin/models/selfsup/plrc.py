@@ -1,6 +1,7 @@
 """PLRC: Point-Level Region Contrast for object detection pre-training (Bai et al., CVPR 2022).
 
-Written from the paper (the official code is CC-BY-NC and was not consulted).
+Written from the paper; the distillation teacher follows the behaviour of the official code
+(facebookresearch/PLRC, CC-BY-NC: read, not copied). See ``configs/plrc/README.md``.
 """
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -86,6 +87,40 @@ def gather_points(feat: Tensor, index: Tensor) -> Tensor:
     return flat.gather(2, index[:, None, :].expand(-1, flat.shape[1], -1)).transpose(1, 2)
 
 
+def colocated_grid(index: Tensor, size: int, boxes: Optional[Tensor] = None,
+                   flips: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """Where the centres of cells of view v lie in another view of the same image.
+
+    Cell ``(y, x)`` of view v's ``R x R`` map has view coordinates ``u = (x + 0.5) / R``,
+    ``w = (y + 0.5) / R`` (``u -> 1 - u`` when v is flipped), i.e. image pixel
+    ``(x1 + u (x2 - x1), y1 + w (y2 - y1))`` of v's crop box (the centre-aligned convention of
+    :func:`~mcl_plugin.datasets.transforms.geometry.crop_resize_flip_nearest`); the inverse
+    map of the other view's box and flip gives its view coordinates.
+
+    Args:
+        index (Tensor): ``(B, M)`` flat cell indices ``y * R + x`` in view v.
+        size (int): ``R``.
+        boxes (Tensor, optional): ``(B, 2, 4)`` crop boxes ``x1, y1, x2, y2`` of view v and of
+            the other view; None = the other view is view v itself.
+        flips (Tensor, optional): ``(B, 2)`` horizontal flips of the two views.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(B, M, 2)`` ``(x, y)`` in ``[-1, 1]`` for
+        ``grid_sample(align_corners=False)``, and ``(B, M)`` bool, inside the other view.
+    """
+    uv = torch.stack([index % size, index // size], -1).float().add_(0.5).div_(size)
+    if boxes is not None:
+        boxes, flips = boxes.float(), flips.bool()
+        u = torch.where(flips[:, :1], 1 - uv[..., 0], uv[..., 0])
+        lo, hi = boxes[:, None, 0, :2], boxes[:, None, 0, 2:]
+        pix = lo + torch.stack([u, uv[..., 1]], -1) * (hi - lo)
+        lo, hi = boxes[:, None, 1, :2], boxes[:, None, 1, 2:]
+        uv = (pix - lo) / (hi - lo)
+        uv[..., 0] = torch.where(flips[:, 1:], 1 - uv[..., 0], uv[..., 0])
+    inside = ((uv >= 0) & (uv <= 1)).all(-1)
+    return uv * 2 - 1, inside
+
+
 def resize_region_maps(maps: Tensor, size: int) -> Tensor:
     """Centre-aligned nearest resampling of ``(..., H, W)`` integer maps to ``size x size``."""
     h, w = maps.shape[-2:]
@@ -123,9 +158,21 @@ class PLRC(BaseSelfSupervisor):
     ranks are enqueued.
 
     The distillation student is ``A_{ik'}`` (online query points vs momentum key points) and
-    the teacher ``A_{i'k'}`` (momentum points of view v' vs the same keys); the reasoning for
-    this reading of the paper's Eqs. 3-4 is in
-    :func:`~mcl_plugin.models.heads.plrc_head.point_affinity_distillation`.
+    the teacher ``A_{i'k'}`` (a momentum point vs the same keys); the reasoning for this reading
+    of the paper's Eqs. 3-4 is in
+    :func:`~mcl_plugin.models.heads.plrc_head.point_affinity_distillation`. The teacher's
+    point ``p'_i`` (``teacher``):
+
+    - ``'co_located'`` (default, the official code): the momentum encoder at the **same image
+      position** as the student point, on a third view of the image (``inputs[2]``, the
+      ``teacher_view`` of the pipeline; the point's position is mapped with the packed
+      ``crop_boxes`` / ``flips``, :func:`colocated_grid`, and the dense map is sampled
+      bilinearly; rows whose position falls outside that view are left out of ``L_a``), or,
+      with two views, on view v itself (the paper's strategy 3; an extra momentum pass). It is
+      never one of the keys.
+    - ``'sampled_point'``: the momentum key point with the same index (same region, sampled
+      independently in view v'). It *is* one of the keys, so the teacher is nearly one-hot on
+      it until same-region keys become similar (numbers in ``configs/plrc/README.md``).
 
     The distillation ``L_a`` is switched by :meth:`set_distillation`, normally from
     :class:`~mcl_plugin.engine.hooks.PLRCDistillWarmupHook` (paper: off for 30 epochs). Without
@@ -146,10 +193,13 @@ class PLRC(BaseSelfSupervisor):
             ``target = (1 - m) * target + m * online``; MoCo v2's 0.999 is ``0.001``.
         shuffle_bn (bool): MoCo's batch shuffle across GPUs for the momentum forward (a no-op
             on a single process). Defaults to True.
+        teacher (str): ``'co_located'`` (default) or ``'sampled_point'``, see above.
         pretrained (str, optional): Checkpoint of the backbone.
         data_preprocessor (dict, optional): ``SelfSupDataPreprocessor`` config.
         init_cfg (dict, optional): Initialization config.
     """
+
+    TEACHERS = ('co_located', 'sampled_point')
 
     def __init__(self,
                  backbone: dict,
@@ -164,9 +214,12 @@ class PLRC(BaseSelfSupervisor):
                  feat_dim: int = 128,
                  momentum: float = 0.001,
                  shuffle_bn: bool = True,
+                 teacher: str = 'co_located',
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        if teacher not in self.TEACHERS:
+            raise ValueError(f'teacher must be one of {self.TEACHERS}, got {teacher!r}')
         super().__init__(backbone=backbone,
                          neck=neck,
                          head=head,
@@ -174,6 +227,7 @@ class PLRC(BaseSelfSupervisor):
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.projector = MODELS.build(projector)
+        self.teacher = teacher
         self.grid_size = grid_size
         self.num_regions = num_regions
         self.num_points = num_points
@@ -213,6 +267,29 @@ class PLRC(BaseSelfSupervisor):
         self.target_net.update_parameters(self.online_modules())
         return self.target_net(self.encode, images, shuffle_bn=self.shuffle_bn)
 
+    def colocated_teacher(self, inputs: List[Tensor], data_samples: List[DataSample],
+                          index_q: Tensor) -> Tuple[Tensor, Tensor]:
+        """Momentum embeddings at the image positions of view v's points (``'co_located'``).
+
+        Returns:
+            tuple[Tensor, Tensor]: ``(B, M, D)`` teacher points and ``(B, M)`` bool, visible
+            in the teacher view.
+        """
+        boxes = flips = None
+        if len(inputs) == 3:
+            if 'crop_boxes' not in data_samples[0] or 'flips' not in data_samples[0]:
+                raise KeyError('a teacher view needs data_samples[i].crop_boxes and .flips: '
+                               "PackInputs(algorithm_keys=[..., 'crop_boxes', 'flips'])")
+            boxes = torch.stack([torch.as_tensor(ds.crop_boxes)[[0, 2]] for ds in data_samples])
+            flips = torch.stack([torch.as_tensor(ds.flips)[[0, 2]] for ds in data_samples])
+            boxes, flips = boxes.to(index_q.device), flips.to(index_q.device)
+        grid, seen = colocated_grid(index_q, self.resolution, boxes, flips)
+        dense = self.target_net(self.encode, inputs[-1 if boxes is not None else 0],
+                                shuffle_bn=self.shuffle_bn)[1]
+        feat = F.grid_sample(dense, grid[:, :, None].to(dense.dtype), mode='bilinear',
+                             align_corners=False)
+        return feat[..., 0].transpose(1, 2), seen
+
     def region_maps(self, data_samples: List[DataSample], device: torch.device) -> Tensor:
         """``(B, 2, R, R)`` region ids of both views from ``data_samples[i].region_masks``."""
         if not data_samples or 'region_masks' not in data_samples[0]:
@@ -231,8 +308,9 @@ class PLRC(BaseSelfSupervisor):
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
         """PLRC losses; see the class docstring and :class:`PLRCHead`."""
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError('PLRC needs two views per image (GridRegionTwoView)')
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+            raise ValueError('PLRC needs two views per image, optionally a teacher view '
+                             '(GridRegionTwoView)')
         maps = self.region_maps(data_samples, inputs[0].device)
         z, dense = self.encode(self.online_modules(), inputs[0])
         z_k, dense_k = self.encode_momentum(inputs[1])
@@ -240,6 +318,11 @@ class PLRC(BaseSelfSupervisor):
         valid = pts.valid
         query = gather_points(dense, pts.index_q)[valid]  # (B_v, M, D)
         key = gather_points(dense_k, pts.index_k)[valid]
+        if self.teacher == 'co_located':
+            teacher, seen = self.colocated_teacher(inputs, data_samples, pts.index_q)
+            teacher, seen = teacher[valid].flatten(0, 1), seen[valid].flatten()
+        else:
+            teacher, seen = key.flatten(0, 1), None
         image_ids = torch.arange(query.shape[0],
                                  device=query.device)[:, None].expand(-1, query.shape[1])
         losses = self.head.loss(z,
@@ -249,8 +332,12 @@ class PLRC(BaseSelfSupervisor):
                                 key.flatten(0, 1),
                                 image_ids.flatten(),
                                 pts.regions[valid].flatten(),
-                                distill=self.distill_active)
+                                distill=self.distill_active,
+                                teacher_query=teacher,
+                                teacher_valid=seen)
         self.queues['image'].enqueue(F.normalize(z_k, dim=1))
         losses['common_regions'] = pts.common.sum(1).float().mean()
         losses['valid_images'] = valid.float().mean()
+        if seen is not None and seen.numel():
+            losses['teacher_visible'] = seen.float().mean()
         return losses

@@ -45,6 +45,7 @@ def test_point_contrast_same_region_positives_intra_and_inter_negatives():
 
 
 def test_affinity_distillation_teacher_is_momentum_student_is_online_query():
+    """With the teacher query equal to the keys: PLRC(teacher='sampled_point')."""
     torch.manual_seed(0)
     q = torch.randn(6, 5, requires_grad=True)
     k = torch.randn(6, 5, requires_grad=True)
@@ -61,6 +62,28 @@ def test_affinity_distillation_teacher_is_momentum_student_is_online_query():
     p = (F.normalize(k.detach(), dim=1) @ F.normalize(k.detach(), dim=1).t() / 0.07).softmax(1)
     assert float(same) == pytest.approx(float(-(p * p.log()).sum(1).mean()), rel=1e-5)
     assert float(point_affinity_distillation(q.detach(), k, k, 0.07, 0.07)) > float(same)
+
+
+def test_affinity_distillation_separate_teacher_rows_and_visibility():
+    """A teacher query that is not a key (PLRC(teacher='co_located')); rows without a
+    teacher are left out of the mean, and none at all gives 0 with a graph."""
+    torch.manual_seed(0)
+    q = torch.randn(6, 5, requires_grad=True)
+    t, k = torch.randn(6, 5), torch.randn(6, 5)
+    valid = torch.tensor([True, False, True, True, False, True])
+    got = point_affinity_distillation(q, t, k, 0.1, 0.07, valid)
+    teacher = (F.normalize(t, dim=1) @ F.normalize(k, dim=1).t() / 0.07).softmax(1)
+    student = (F.normalize(q, dim=1) @ F.normalize(k, dim=1).t() / 0.1).log_softmax(1)
+    assert float(got) == pytest.approx(float(-(teacher * student).sum(1)[valid].mean()),
+                                       rel=1e-5)
+    none = point_affinity_distillation(q, t, k, 0.1, 0.07, torch.zeros(6, dtype=torch.bool))
+    assert float(none) == 0.
+    none.backward()
+    assert q.grad is not None
+    head = PLRCHead()
+    args = (q, q, torch.randn(4, 5), q, k, torch.zeros(6, dtype=torch.long), torch.arange(6))
+    out = head.loss(*args, teacher_query=t, teacher_valid=valid)
+    assert float(out['affinity_ce']) == pytest.approx(float(got), rel=1e-5)
 
 
 def test_moco_loss():

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
 from mcl_plugin.models.heads import PLRCHead
-from mcl_plugin.models.selfsup.plrc import (gather_points, resize_region_maps, sample_region_points)
+from mcl_plugin.models.selfsup.plrc import (colocated_grid, gather_points, resize_region_maps,
+                                            sample_region_points)
 from mcl_plugin.registry import MODELS
 
 
@@ -81,9 +82,10 @@ def test_the_algorithm_owns_the_image_queue():
     assert torch.allclose(queue.queue[:4], F.normalize(z_k, dim=1), atol=1e-5)
 
 
-def tiny_plrc(momentum=0.001):
+def tiny_plrc(momentum=0.001, **kwargs):
     return MODELS.build(
         dict(type='PLRC',
+             **kwargs,
              resolution=8,
              num_regions=4,
              num_points=4,
@@ -170,3 +172,94 @@ def test_checkpoints_written_before_the_queue_and_ema_moved_still_load():
     load_state_dict(dst, old, strict=True)
     got = dst.state_dict()
     assert list(got) == list(state) and all(torch.equal(got[k], state[k]) for k in state)
+
+
+def test_colocated_grid_maps_the_same_image_position():
+    r = 8
+    index = torch.arange(r * r)[None]
+    grid, inside = colocated_grid(index, r)  # no geometry: the cell centres of view v itself
+    centres = (torch.arange(r) + 0.5) / r * 2 - 1
+    assert inside.all() and torch.allclose(grid[0, :, 0], centres.repeat(r))
+    assert torch.allclose(grid[0, :, 1], centres.repeat_interleave(r))
+    # view v: box (10, 5, 70, 65) not flipped; other view: box (30, 20, 90, 80) flipped. A map of
+    # the other view holding the image (x, y) of each cell centre, sampled at the grid, gives
+    # back the image position of view v's cells.
+    boxes = torch.tensor([[[10., 5., 70., 65.], [30., 20., 90., 80.]]])
+    flips = torch.tensor([[False, True]])
+    u = (torch.arange(r) + 0.5) / r
+    xy = torch.stack([(30 + (1 - u) * 60)[None].expand(r, r), (20 + u * 60)[:, None].expand(r, r)])
+    grid, inside = colocated_grid(index, r, boxes, flips)
+    got = F.grid_sample(xy[None], grid[:, :, None], mode='bilinear', align_corners=False)[0, :, :, 0]
+    want = torch.stack([(10 + u * 60).repeat(r), (5 + u * 60).repeat_interleave(r)])
+    interior = ((grid.abs() <= 1 - 1 / r).all(-1))[0]  # away from the zero padding
+    assert interior.sum() > 10 and torch.allclose(got[:, interior], want[:, interior], atol=1e-4)
+    assert torch.equal(inside[0], ((want[0] >= 30) & (want[0] <= 90) & (want[1] >= 20)))
+
+
+def capture(model):
+    """Record the head's inputs and the sampled points of the next ``model.loss``."""
+    seen = {}
+    loss, sample = model.head.loss, model.sample_points
+
+    def spy_loss(*args, **kwargs):
+        seen.update(keys=args[4], **kwargs)
+        return loss(*args, **kwargs)
+
+    def spy_sample(*args, **kwargs):
+        seen['points'] = sample(*args, **kwargs)
+        return seen['points']
+
+    model.head.loss, model.sample_points = spy_loss, spy_sample
+    return seen
+
+
+def test_colocated_teacher_is_never_one_of_the_keys():
+    """The co-located teacher is the momentum map of the teacher view, sampled bilinearly at
+    the student points' image positions; unlike the sampled-point teacher it is not a key, so
+    its row never piles its mass on a trivially identical key."""
+    torch.manual_seed(0)
+    model = tiny_plrc()
+    inputs, samples = tiny_batch()
+    inputs.append(torch.randn_like(inputs[0]))
+    boxes = np.array([[0, 0, 64, 64], [0, 0, 64, 64], [8, 4, 72, 68]], np.float32)
+    for ds in samples:
+        ds.set_field(boxes, 'crop_boxes')
+        ds.set_field(np.array([False, False, True]), 'flips')
+    seen = capture(model)
+    losses = model.loss(inputs, samples)
+    assert 0 < float(losses['teacher_visible']) < 1
+    teacher, visible, keys = seen['teacher_query'], seen['teacher_valid'], seen['keys']
+    with torch.no_grad():
+        dense = model.encode(model.target_net.module, inputs[2])[1]
+    grid, inside = colocated_grid(seen['points'].index_q, 8,
+                                  torch.as_tensor(boxes[[0, 2]]).expand(4, 2, 4),
+                                  torch.tensor([[False, True]]).expand(4, 2))
+    want = F.grid_sample(dense, grid[:, :, None], align_corners=False)[..., 0].transpose(1, 2)
+    assert torch.allclose(teacher, want.flatten(0, 1), atol=1e-5)
+    assert torch.equal(visible, inside.flatten())
+    keys = F.normalize(keys, dim=1)
+    cos = F.normalize(teacher, dim=1) @ keys.t()
+    assert cos[visible].max() < 0.99  # no key is (nearly) the teacher itself
+    own = (cos / 0.07).softmax(1).diagonal()[visible].mean()
+    old = (keys @ keys.t() / 0.07).softmax(1).diagonal().mean()  # the sampled-point teacher
+    assert own < old / 2
+
+
+def test_teacher_on_view_v_without_a_teacher_view_and_the_sampled_point_option():
+    model = tiny_plrc()
+    inputs, samples = tiny_batch()
+    seen = capture(model)
+    model.loss(inputs, samples)
+    with torch.no_grad():
+        dense = model.encode(model.target_net.module, inputs[0])[1]
+    # two views: the momentum encoder on view v itself, at the student points' cells
+    assert torch.allclose(seen['teacher_query'],
+                          gather_points(dense, seen['points'].index_q).flatten(0, 1), atol=1e-5)
+    assert bool(seen['teacher_valid'].all())
+    old = tiny_plrc(teacher='sampled_point')
+    seen = capture(old)
+    old.loss(inputs, samples)
+    assert torch.equal(seen['teacher_query'], seen['keys']) and seen['teacher_valid'] is None
+    with pytest.raises(ValueError, match='teacher'):
+        MODELS.build(dict(type='PLRC', backbone={}, neck={}, projector={}, head={},
+                          teacher='same_index'))
