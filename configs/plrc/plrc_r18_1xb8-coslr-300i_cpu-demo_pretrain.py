@@ -1,7 +1,9 @@
 # CPU demo: ResNet-18, 96-px views (3x3 C5 map up-sampled to R = 24), batch 8, queue 512,
 # 300 iterations of cosine decay without warm-up (as the paper recipe); distillation warm-up
 # 100 iterations. Data: data/pretrain from tools/prepare_data.py. lr 4x the linear-scaling value
-# (0.03 * 8 / 256) so a short run visibly learns.
+# (0.03 * 8 / 256) so a short run visibly learns. Views: the contrasted crops keep the project's
+# >= 50% overlap rule (min_overlap=0.5; the paper-size configs follow the official code, 0);
+# the co-located distillation teacher reads a third crop, as in the paper-size configs.
 _base_ = [
     '../_base_/models/plrc_r50.py',
     '../_base_/datasets/pretrain_plrc_cpu-demo.py',

@@ -1,10 +1,12 @@
 # PLRC's views (./plrc_imagenet.py) at CPU-demo size on the small local photo set data/pretrain
 # (tools/prepare_data.py): 96-px views, region masks at R = 24 (must equal model.resolution of
-# the leaf config), 2 workers.
+# the leaf config), 2 workers. Unlike the paper-size configs the contrasted crops are redrawn
+# until they overlap by >= 50% of the smaller crop (min_overlap=0.5): more common regions per
+# image for the short run.
 _base_ = './plrc_imagenet.py'
 img_size = 96
 train_pipeline = [
-    dict(step, size=img_size, mask_size=24) if step.type == 'GridRegionTwoView' else step
+    dict(step, size=img_size, mask_size=24, min_overlap=0.5) if step.type == 'GridRegionTwoView' else step
     for step in _base_.train_pipeline
 ]
 train_dataloader = dict(

@@ -1,7 +1,9 @@
 # PLRC on asymmetric MoCo v2 with ResNet-50 (paper defaults: 4x4 grid, N = 16 regions,
 # P = 16 points, R = 56 (Table 3f default; Sec. 4.1 says 64), tau_t = 0.07, tau_s = 0.1,
 # alpha = 0.5, beta = 0.7). MoCo v2 parts: BN with shuffle BN across GPUs, queue 65536 x 128,
-# tau = 0.2, momentum 0.999. Leaf configs add PLRCDistillWarmupHook to custom_hooks.
+# tau = 0.2, momentum 0.999. Distillation teacher: the momentum encoder at the student point's
+# image position on a third crop (teacher='co_located', the official code's construction; the
+# pipeline's teacher_view). Leaf configs add PLRCDistillWarmupHook to custom_hooks.
 norm_cfg = dict(type='BN', requires_grad=True)
 grid_size = 4
 resolution = 56
@@ -18,6 +20,7 @@ model = dict(
     # mmengine EMA convention: target = (1 - m) * target + m * online; MoCo v2's 0.999.
     momentum=0.001,
     shuffle_bn=True,
+    teacher='co_located',
     data_preprocessor=dict(
         type='SelfSupDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
