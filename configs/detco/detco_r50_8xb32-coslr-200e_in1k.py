@@ -1,5 +1,8 @@
 # DetCo paper recipe (ICCV 2021, §6.5): ResNet-50, ImageNet-1K, 200 epochs, batch 256 = 8 GPUs
-# x 32, SyncBN, SGD (MoCo v2: momentum 0.9, wd 1e-4) with lr 0.06 and cosine decay, no warm-up.
+# x 32, per-GPU BN + shuffle-BN (MoCo v2's codebase; SyncBN would make the shuffle a no-op),
+# SGD (MoCo v2: momentum 0.9, wd 1e-4) with lr 0.06 and cosine decay, no warm-up. MLP hidden
+# width = input width and the jigsaw crop augmented once, then cut (the public code); every
+# choice against the paper and the public code: README.md "Fidelity".
 # The paper states lr 0.06 for batch 256 ("The learning rate for pre-training is 0.06 with the
 # cosine decay schedule"); MoCo v2 itself uses 0.03. auto_scale_lr rescales it linearly
 # (lr = 0.06 * B / 256) when tools/train.py --auto-scale-lr is given.

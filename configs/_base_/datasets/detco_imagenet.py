@@ -27,13 +27,15 @@ global_pipeline = [
     *color_transforms,
     dict(type='RandomFlip', prob=0.5),
 ]
-# "Random flip, colour jitter and blur, sharing the same parameters with global augmentation",
-# applied to every patch independently (PIRL; issue #8 "its own augmentation"). Moving them to
-# JigsawPatches.crop_pipeline gives the once-per-crop reading of the paper's text instead.
-patch_pipeline = [*color_transforms, dict(type='RandomFlip', prob=0.5)]
+# "Random flip, colour jitter and blur, sharing the same parameters with global augmentation"
+# (paper §6.5; the public code does the same): the 255-px crop is augmented once, then cut, and
+# the patch features are concatenated in a random order (the public code shuffles the patches,
+# as PIRL's jigsaw). Per-patch augmentation instead: crop_pipeline=None, flip_prob=0.,
+# patch_pipeline=[*color_transforms, dict(type='RandomFlip', prob=0.5)].
 local_pipeline = [
     dict(type='JigsawPatches', crop_size=jigsaw_crop_size, crop_ratio_range=(0.6, 1.),
-         grid=3, patch_size=patch_size, shuffle=False, patch_pipeline=patch_pipeline),
+         grid=3, patch_size=patch_size, shuffle=True, crop_pipeline=color_transforms,
+         flip_prob=0.5),
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile'),

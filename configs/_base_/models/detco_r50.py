@@ -1,6 +1,8 @@
 # DetCo on MoCo v2: ResNet-50 res2..res5, per-stage global + local MLP heads, 8 queues.
-# Values the paper does not state are MoCo v2's (queue 65536, 128-d, hidden 2048, T = 0.2,
-# key momentum 0.999).
+# Values the paper does not state are MoCo v2's (queue 65536, 128-d, T = 0.2, key momentum
+# 0.999). MLP hidden width = input width ('in'), as MoCo v2's 2048 -> 2048 -> 128 and the public
+# DetCo code (C -> C global, 9C -> 9C local: 451 M parameters in the 4 local heads of R50).
+# A fixed width (e.g. hid_channels=2048, the class default) narrows every head to it.
 # Ablations (Table 1): HIC only = head.loss_terms=('gg',) + neck.with_local=False (4 queues,
 # no patch sets needed); MoCo v2 = additionally head.loss_weights=(0, 0, 0, 1).
 # MoCo v2's codebase (which DetCo builds on): per-GPU BN + shuffle-BN. SyncBN would pool the
@@ -31,7 +33,7 @@ model = dict(
     neck=dict(
         type='DetCoNeck',
         in_channels=(256, 512, 1024, 2048),
-        hid_channels=2048,
+        hid_channels='in',  # the local heads follow (local_hid_channels=None)
         out_channels=128,
         num_patches=9),
     head=dict(
