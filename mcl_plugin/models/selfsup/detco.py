@@ -35,8 +35,10 @@ class DetCo(BaseSelfSupervisor):
     ``queues['l_res5']``: 8 queues); :class:`DetCoHead` uses the queues as they were before
     this step, then the step's normalised keys of all ranks are enqueued.
 
-    Values DetCo does not state are MoCo v2's: queue length 65536, embedding 128-d, MLP hidden
-    2048, temperature 0.2 (in the head), key-encoder momentum 0.999.
+    Values DetCo does not state are MoCo v2's: queue length 65536, embedding 128-d, temperature
+    0.2 (in the head), key-encoder momentum 0.999, per-GPU BN with ``shuffle_bn``; the MLP
+    widths are the neck's. ``configs/detco/README.md`` compares every choice with the paper and
+    the public code.
 
     Args:
         backbone (dict): ResNet with ``out_indices=(0, 1, 2, 3)``.
@@ -49,7 +51,7 @@ class DetCo(BaseSelfSupervisor):
         shuffle_bn (bool): MoCo's shuffling BN: with several processes, the key batch is
             shuffled across ranks before the key encoder and restored after, so a query and its
             key never share per-GPU BN statistics (a no-op for ``SyncBN`` statistics and in a
-            single process). Defaults to True.
+            single process, so use per-GPU BN with it). Defaults to True.
         pretrained (str, optional): Checkpoint to initialise from.
         data_preprocessor (dict, optional): ``SelfSupDataPreprocessor`` config.
         init_cfg (dict, optional): Initialisation config.
