@@ -39,6 +39,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar='REGEX',
                         help='backbone keys matching REGEX may stay at init (repeatable), e.g. '
                         "'backbone\\.norm[0-2]\\.' for a Swin trained with out_indices=(3,)")
+    parser.add_argument('--src-format',
+                        default='auto',
+                        choices=('auto', 'plugin', 'soco', 'mcl', 'plrc', 'detco'),
+                        help='layout of the source: auto (default) detects the official SoCo, '
+                        'MCL, PLRC and DetCo checkpoints (DetCo: bare ResNet, detectron2 .pkl '
+                        'or MoCo-style encoder_q) and the plugin / mmpretrain layout')
     parser.add_argument('--markdown', action='store_true', help='print the table as Markdown')
     parser.add_argument('--trust-checkpoint',
                         action='store_true',
@@ -63,7 +69,8 @@ def main(argv=None) -> int:
                                     parts=parts,
                                     cfg_options=args.cfg_options,
                                     allow_missing=args.allow_missing,
-                                    trust=args.trust_checkpoint)
+                                    trust=args.trust_checkpoint,
+                                    src_format=args.src_format)
     except ConversionError as exc:
         print(f'convert_to_mmdet: error: {exc}', file=sys.stderr)
         return 2

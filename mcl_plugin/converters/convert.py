@@ -400,7 +400,8 @@ def convert_checkpoint(src: str,
                        cfg_options: Optional[dict] = None,
                        allow_missing: Sequence[str] = (),
                        progress: Optional[bool] = None,
-                       trust: bool = False) -> CoverageReport:
+                       trust: bool = False,
+                       src_format: str = 'auto') -> CoverageReport:
     """Convert ``src`` for the detector of ``config`` and write ``dst``.
 
     ``dst`` is written (``dict(state_dict=..., meta=dict(mcl_plugin_convert=...))``, loadable
@@ -419,6 +420,8 @@ def convert_checkpoint(src: str,
             map the keys, write) on stderr; default: only when stderr is a terminal.
         trust (bool): Unpickle a source outside the checkpoint allow-list in full (runs its
             code; ``--trust-checkpoint``).
+        src_format (str): Source layout, one of :data:`.official.FORMATS` (``auto`` detects
+            the official SoCo / MCL / PLRC / DetCo layouts, see :mod:`.official`).
 
     Returns:
         CoverageReport: The report; ``report.ok`` tells whether ``dst`` was written.
@@ -435,26 +438,41 @@ def convert_checkpoint(src: str,
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=4, desc=f'convert {osp.basename(src)}', unit='stage', disable=not show,
               file=sys.stderr) as bar:
-        return _convert(src, dst, config, use_ema, parts, cfg_options, allow_missing, bar, trust)
+        return _convert(src, dst, config, use_ema, parts, cfg_options, allow_missing, bar, trust,
+                        src_format)
+
+
+def _is_plugin_layout(state: Mapping[str, torch.Tensor], target: Mapping[str, Shape]) -> bool:
+    """Whether some key has a root the plugin path knows (or the file is backbone-only)."""
+    roots = {r.source.split('.')[0] for r in MAPPING_RULES} | set(EMA_WRAPPERS)
+    return any(k.split('.')[0] in roots for k in state) or _is_backbone_only(state, target)
 
 
 def _convert(src: str, dst: Optional[str], config: Union[str, 'Config'], use_ema: bool,
              parts: Sequence[str], cfg_options: Optional[dict], allow_missing: Sequence[str],
-             bar, trust: bool = False) -> CoverageReport:
+             bar, trust: bool = False, src_format: str = 'auto') -> CoverageReport:
     """The stages of :func:`convert_checkpoint`, each advancing ``bar``."""
+    from .official import load_source, unknown_layout_error
     bar.set_postfix_str('reading', refresh=False)
-    state, meta, load_notes = load_source_checkpoint(src, trust)
+    state, meta, load_notes, imported = load_source(src, trust, src_format, use_ema)
     bar.update(1)
     bar.set_postfix_str('building the detector', refresh=False)
     model, cfg = build_target_model(config, cfg_options)
     bar.update(1)
+    if imported is None and src_format == 'auto' and not _is_plugin_layout(
+            state, target_shapes(model)):
+        raise unknown_layout_error(src, state)
     bar.set_postfix_str('mapping keys', refresh=False)
     cfg_name = config if isinstance(config, str) else cfg.filename
     title = (f'{osp.basename(src)} -> {osp.basename(str(cfg_name))} '
              f'(parts: {",".join(parts)}; weights: {"EMA target" if use_ema else "online"})')
-    converted, report = convert_state_dict(state, target_shapes(model), parts, use_ema, title,
-                                           allow_missing)
+    converted, report = convert_state_dict(state, target_shapes(model), parts,
+                                           use_ema and imported is None, title, allow_missing)
     report.notes[:0] = load_notes
+    if imported is not None:  # an official layout: its renaming already selected the weights
+        report.notes[:0] = imported.notes
+        for reason, keys in imported.dropped.items():
+            report.dropped.setdefault(reason, []).extend(keys)
     if isinstance(meta.get(META_KEY), Mapping):
         report.notes.insert(0, 'the source was written by this converter (re-conversion)')
     bar.update(1)
@@ -466,6 +484,7 @@ def _convert(src: str, dst: Optional[str], config: Union[str, 'Config'], use_ema
                   config=str(cfg_name),
                   parts=list(parts),
                   use_ema=bool(use_ema),
+                  src_format=imported.layout if imported is not None else 'plugin',
                   totals=report.totals(),
                   counts=report.counts(),
                   dropped={

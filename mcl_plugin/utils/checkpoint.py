@@ -46,14 +46,16 @@ def runner_checkpoint_globals() -> List[Any]:
 
     All are plain data containers whose unpickling only fills arrays and attributes: NumPy
     arrays, dtypes and scalars (``meta``, RNG states), mmengine's ``HistoryBuffer``
-    (``message_hub``) with its statistics methods (a ``getattr`` restricted to them), and
-    ``ConfigDict`` (``meta`` of some mmpretrain releases).
+    (``message_hub``) with its statistics methods (a ``getattr`` restricted to them),
+    ``ConfigDict`` (``meta`` of some mmpretrain releases) and ``argparse.Namespace`` (the ``opt``
+    of official SoCo checkpoints: a plain attribute container of the command-line options).
     """
+    import argparse
     from mmengine.config import ConfigDict
     from mmengine.logging import HistoryBuffer
     multiarray = getattr(np, '_core', np.core).multiarray
     allowed: List[Any] = [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
-                          HistoryBuffer, ConfigDict,
+                          HistoryBuffer, ConfigDict, argparse.Namespace,
                           (_history_buffer_statistic, 'builtins.getattr')]
     # ``np.dtype(np.float64)`` pickles as its class (``numpy.dtypes.Float64DType``).
     for name in ('bool_', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
