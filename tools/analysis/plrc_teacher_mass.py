@@ -20,6 +20,7 @@ Example::
 """
 import argparse
 import glob
+import random
 import os.path as osp
 import sys
 from typing import Dict, Optional, Sequence
@@ -76,6 +77,7 @@ def model(config: str, data_root: str, num_images: int, checkpoint: Optional[str
     from mcl_plugin.registry import MODELS, TRANSFORMS
     from mcl_plugin.utils import register_all_modules
     register_all_modules()
+    random.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed)
     cfg = Config.fromfile(config)
@@ -118,7 +120,8 @@ def model(config: str, data_root: str, num_images: int, checkpoint: Optional[str
                              max_cos=float((F.normalize(colo, dim=1) @ F.normalize(
                                  keys, dim=1).t()).max(1)[0][seen].mean()),
                              visible=float(seen.float().mean()))
-    out['key_cos'] = dict(same_region=float((same @ same.transpose(1, 2))[:, off].mean()))
+    out['key_cos'] = dict(same_region=float((same @ same.transpose(1, 2))[:, off].mean()),
+                          keys=keys.shape[0])
     return out
 
 
@@ -147,8 +150,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(fmt.format('model', f"{r['key_cos']['same_region']:.3f}",
                          f"{r['sampled_point']['own']:.3f}", f"{r['sampled_point']['max']:.3f}",
                          f"{r['co_located']['own']:.3f}", f"{r['co_located']['max']:.3f}"))
-        print(f"co-located teacher: visible {r['co_located']['visible']:.3f}, mean largest "
-              f"cosine to a key {r['co_located']['max_cos']:.3f} (sampled point: 1.000)")
+        print(f"{r['key_cos']['keys']} keys; co-located teacher: visible "
+              f"{r['co_located']['visible']:.3f}, mean largest cosine to a key "
+              f"{r['co_located']['max_cos']:.3f} (sampled point: 1.000)")
 
 
 if __name__ == '__main__':
