@@ -27,6 +27,7 @@ The detectron2 pickle is read with an unpickler that only builds NumPy arrays.
 import argparse
 import pickle
 import re
+import warnings
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -188,7 +189,9 @@ def _is_d2(obj: Any) -> bool:
 def _read(path: str, trust: bool) -> Tuple[Any, List[str]]:
     """``torch_load``, falling back to the array-only unpickler for plain pickles (``.pkl``)."""
     try:
-        return torch_load(path, trust)
+        with warnings.catch_warnings():  # torch's note on the protocol of a plain pickle
+            warnings.filterwarnings('ignore', message='Detected pickle protocol')
+            return torch_load(path, trust)
     except ConversionError as exc:
         with open(path, 'rb') as f:
             head = f.read(1)
