@@ -39,7 +39,10 @@ import torch
 from .coverage import summarize_prefixes
 from .io import ConversionError, StateDict, extract_state_dict, torch_load
 
-__all__ = ['FORMATS', 'LAYOUTS', 'OfficialLayout', 'Imported', 'detect_layout', 'load_source']
+__all__ = [
+    'FORMATS', 'LAYOUTS', 'PLUGIN_RULES', 'OfficialLayout', 'Imported', 'detect_layout',
+    'load_source', 'to_plugin_state_dict'
+]
 
 #: Rename rule: (regular expression on the source key, ``re.sub`` replacement).
 Rule = Tuple[str, str]
@@ -113,6 +116,14 @@ LAYOUTS: Dict[str, OfficialLayout] = OrderedDict(
         ((r'^encoder_[qk]\.', 'fc / projection MLPs (pre-training only)'), _QUEUES),
         ('backbone', )),
 )
+#: Extra renames onto the plugin's own pre-training models (:func:`to_plugin_state_dict`):
+#: layout -> (online rules, momentum rules). SoCo's ``Proj_Head`` / ``Pred_Head``
+#: (``linear1, bn1, linear2``) are the plugin SoCo's ``NonLinearNeck`` ``fc0, bn0, fc1``.
+_MLP = (('linear1', 'fc0'), ('bn1', 'bn0'), ('linear2', 'fc1'))
+PLUGIN_RULES: Dict[str, Tuple[Tuple[Rule, ...], Tuple[Rule, ...]]] = dict(
+    soco=(tuple((rf'^{src}\.{a}\.', f'{dst}.{b}.') for src, dst in (
+        ('projector', 'projector'), ('predictor', 'head.predictor')) for a, b in _MLP),
+          tuple((rf'^projector_k\.{a}\.', f'projector.{b}.') for a, b in _MLP)))
 #: ``--src-format`` choices.
 FORMATS = ('auto', 'plugin') + tuple(LAYOUTS)
 
@@ -253,8 +264,9 @@ def _shift_fpn_levels(state: StateDict, obj: Any) -> Tuple[StateDict, List[str]]
     return OrderedDict((move(k), v) for k, v in state.items()), [note]
 
 
-def import_official(state: StateDict, layout: str, use_ema: bool = False,
-                    obj: Any = None) -> Tuple[StateDict, Imported]:
+def import_official(state: StateDict, layout: str, use_ema: bool = False, obj: Any = None,
+                    extra: Tuple[Tuple[Rule, ...], Tuple[Rule, ...]] = ((), ()),
+                    keep_unknown: bool = True) -> Tuple[StateDict, Imported]:
     """Rename an official state dict into plugin pre-training keys.
 
     Args:
@@ -262,6 +274,8 @@ def import_official(state: StateDict, layout: str, use_ema: bool = False,
         layout (str): A key of :data:`LAYOUTS`.
         use_ema (bool): Take the momentum encoder instead of the online weights.
         obj (Any): The loaded checkpoint container (SoCo's ``opt``).
+        extra (tuple): More (online, momentum) rules, tried first (:data:`PLUGIN_RULES`).
+        keep_unknown (bool): Keep keys no rule covers under their own name.
 
     Returns:
         tuple[dict, Imported]: The renamed state dict and what was dropped / done. Keys no
@@ -271,7 +285,8 @@ def import_official(state: StateDict, layout: str, use_ema: bool = False,
         ConversionError: If no key matches the layout's weights rules.
     """
     spec = LAYOUTS[layout]
-    take, other = (spec.momentum, spec.online) if use_ema else (spec.online, spec.momentum)
+    online, momentum = extra[0] + spec.online, extra[1] + spec.momentum
+    take, other = (momentum, online) if use_ema else (online, momentum)
     other_reason = _ONLINE if use_ema else _MOMENTUM
     out: StateDict = OrderedDict()
     dropped: Dict[str, List[str]] = OrderedDict()
@@ -283,7 +298,8 @@ def import_official(state: StateDict, layout: str, use_ema: bool = False,
         reason = other_reason if _rename(key, other) is not None else next(
             (r for p, r in spec.drop if re.match(p, key)), None)
         if reason is None:
-            out[key] = value
+            if keep_unknown:
+                out[key] = value
         else:
             dropped.setdefault(reason, []).append(key)
     if not any(_rename(k, take) for k in state):
@@ -340,6 +356,38 @@ def load_source(path: str, trust: bool = False, src_format: str = 'auto',
     state, imported = import_official(state, layout, use_ema, obj)
     imported.notes[:0] = notes
     return state, meta, [], imported
+
+
+def to_plugin_state_dict(path: str, src_format: str = 'auto',
+                         trust: bool = False) -> Tuple[StateDict, Imported]:
+    """An official checkpoint under the keys of the plugin's own pre-training model.
+
+    Online weights keep the plugin names (``backbone``, ``neck``, ``tile_head``, and for SoCo
+    ``projector`` / ``head.predictor``), the momentum copies go to ``target_net.module.<name>``
+    (:class:`~mcl_plugin.models.utils.MomentumEncoder`). Load with
+    ``model.load_state_dict(state, strict=False)`` and read its missing keys: the parts the
+    official model does not have (e.g. SoCo's C2 FPN level) keep their initialisation.
+
+    Raises:
+        ConversionError: If the file is no official layout (see :func:`load_source`).
+    """
+    obj, notes = _read(path, trust)
+    if _is_d2(obj):
+        obj = _d2_to_tensors(obj)
+    state, _ = extract_state_dict(obj, path)
+    layout = detect_layout(state, obj) if src_format == 'auto' else src_format
+    if layout not in LAYOUTS:
+        raise unknown_layout_error(path, state)
+    extra = PLUGIN_RULES.get(layout, ((), ()))
+    online, imported = import_official(state, layout, False, obj, extra)
+    out = OrderedDict(online)
+    if any(_rename(k, extra[1] + LAYOUTS[layout].momentum) for k in state):
+        ema, _ = import_official(state, layout, True, obj, extra, keep_unknown=False)
+        out.update(('target_net.module.' + k, v) for k, v in ema.items())
+        momentum = imported.dropped.pop(_MOMENTUM, [])
+        imported.notes.append(f'{len(momentum)} momentum-encoder tensors -> target_net.module.*')
+    imported.notes[:0] = notes
+    return out, imported
 
 
 def unknown_layout_error(path: str, state: Mapping[str, torch.Tensor]) -> ConversionError:

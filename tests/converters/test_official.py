@@ -1,4 +1,4 @@
-"""Importers for the official SoCo / MCL / PLRC / DetCo checkpoints (mcl_plugin.converters.official).
+"""Importers for the official SoCo / MCL / PLRC / DetCo checkpoints (converters.official).
 
 Each source is built in the official layout (names and shapes from the official model
 definitions: mmdet's ResNet and FPN carry the same names as the torchvision ResNet and the mmcv
@@ -227,7 +227,8 @@ def test_plrc_r50_into_r50_mask_rcnn(tmp_path):
     assert not report.module('neck').matched and not any(row.unexpected
                                                          for row in report.modules)
     dropped = {k for keys in report.dropped.values() for k in keys}
-    assert {'encoder_q.enc.fcs.0.weight', 'plrc_loss.memory', 'encoder_k.enc.conv1.weight'} <= dropped
+    assert {'encoder_q.enc.fcs.0.weight', 'plrc_loss.memory',
+            'encoder_k.enc.conv1.weight'} <= dropped
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,3 +292,64 @@ def test_detection_and_unknown_layout_fails_loudly(soco, tmp_path, capsys):
     assert tool_main('convert_to_mmdet.py')(
                      [soco[1], dst, '--config', DEMO, '--src-format', 'soco']) == 0
     assert osp.isfile(dst)
+
+
+# --------------------------------------------------------------------------------------------
+# Onto the plugin's own SoCo model (pre-training resumption / feature extraction)
+# --------------------------------------------------------------------------------------------
+
+SOCO_DEMO = osp.join(osp.dirname(DEMO), '..', '..', 'soco',
+                     'soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py')
+
+
+def to_official_soco(key):
+    """Plugin SoCo key -> official SoCo key (None: the official model has no such tensor)."""
+    suffix = ''
+    if key.startswith('target_net.module.'):
+        key, suffix = key[len('target_net.module.'):], '_k'
+    m = re.match(r'^neck\.(lateral_convs|fpn_convs)\.(\d+)\.(.*)', key)
+    if m:
+        level = int(m.group(2)) - 1
+        return None if level < 0 else f'neck{suffix}.{m.group(1)}.{level}.{m.group(3)}'
+    rules = ((r'^backbone\.', 'encoder.'),
+             (r'^tile_head\.shared_convs\.(\d)\.(conv|bn)\.',
+              lambda m: f'head.{m.group(2)}{int(m.group(1)) + 1}.'),
+             (r'^tile_head\.shared_fcs\.0\.', 'head.fc1.'),
+             (r'^projector\.fc0\.', 'projector.linear1.'), (r'^projector\.bn0\.', 'projector.bn1.'),
+             (r'^projector\.fc1\.', 'projector.linear2.'),
+             (r'^head\.predictor\.fc0\.', 'predictor.linear1.'),
+             (r'^head\.predictor\.bn0\.', 'predictor.bn1.'),
+             (r'^head\.predictor\.fc1\.', 'predictor.linear2.'))
+    for pattern, repl in rules:
+        if re.match(pattern, key):
+            new = re.sub(pattern, repl, key)
+            return re.sub(r'^(\w+)\.', rf'\1{suffix}.', new) if suffix else new
+    return None
+
+
+def test_soco_onto_the_plugin_soco_model(tmp_path):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mcl_plugin.converters.official import to_plugin_state_dict
+    from mcl_plugin.registry import MODELS
+    init_default_scope('mcl_plugin')
+    model = MODELS.build(Config.fromfile(SOCO_DEMO).model)
+    ours = model.state_dict()
+    names = {k: to_official_soco(k) for k in ours}
+    official = unique(OrderedDict((names[k], v) for k, v in ours.items() if names[k]))
+    src = str(tmp_path / 'soco.pth')
+    torch.save(dict(opt=argparse.Namespace(start_level=1), epoch=1,
+                    model=OrderedDict(('module.' + k, v) for k, v in official.items())), src)
+    state, imported = to_plugin_state_dict(src)
+    result = model.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys and not imported.dropped
+    # (torch's BatchNorm fills a missing num_batches_tracked itself and does not report it)
+    assert set(result.missing_keys) == {k for k, v in names.items()
+                                        if v is None and 'num_batches_tracked' not in k}
+    assert all(re.search(r'neck\.(lateral|fpn)_convs\.0\.|target_net\.steps', k)
+               for k in result.missing_keys)
+    loaded = model.state_dict()
+    for key, src_key in names.items():
+        if src_key:
+            assert torch.equal(loaded[key], official[src_key]), key
