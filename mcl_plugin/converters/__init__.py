@@ -4,7 +4,8 @@
 mmselfsup baselines, backbone-only files) onto the state dict of an mmdet detector built from a
 fine-tune config and reports the key coverage per module; :mod:`mcl_plugin.converters.check` reports
 what mmengine's runner (``load_from``) and ``PretrainedInit`` (``init_cfg``) would really load.
-:mod:`~mcl_plugin.converters.io` reads sources and writes outputs, :mod:`~mcl_plugin.converters.ema`
+:mod:`~mcl_plugin.converters.official` imports the official SoCo / MCL / PLRC / DetCo
+checkpoints, :mod:`~mcl_plugin.converters.io` reads sources and writes outputs, :mod:`~mcl_plugin.converters.ema`
 selects the EMA target (``--use-ema``), :mod:`~mcl_plugin.converters.coverage` builds the reports.
 The command-line front-ends are ``tools/convert_to_mmdet.py`` and ``tools/check_pretrained.py``.
 """
