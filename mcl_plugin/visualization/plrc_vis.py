@@ -86,9 +86,10 @@ class PLRCRenderer(BaseRenderer):
         sample = self._one(samples)
         model = self.model_cfg
         inputs, ds = sample['inputs'], sample['data_samples']
-        if len(inputs) != 2 or 'region_masks' not in ds:
+        if len(inputs) not in (2, 3) or 'region_masks' not in ds:
             raise ValueError('PLRCRenderer needs a GridRegionTwoView sample packed with '
                              "PackInputs(algorithm_keys=['region_masks', 'common_regions'])")
+        inputs = inputs[:2]  # the contrasted views (a third one is the teacher crop)
         grid = int(model.get('grid_size', 4))
         num_ids = grid * grid
         resolution = int(model.get('resolution', 56))

@@ -130,9 +130,9 @@ def _expect_views(name: str, out: dict) -> None:
         assert shapes == [(3, 128, 128)] * 6
     elif name == 'detco':  # 2 global 112-px views, 2 sets of 9 jigsaw patches of 24 px
         assert shapes == [(3, 112, 112)] * 2 + [(3, 24, 24)] * 18
-    elif name == 'plrc':  # 2 views of 96 px; 24x24 region maps; >= 1 region in both views
+    elif name == 'plrc':  # 2 views + the teacher crop of 96 px; 24x24 region maps of the 2 views
         sample = out['data_samples']
-        assert shapes == [(3, 96, 96)] * 2
+        assert shapes == [(3, 96, 96)] * 3
         assert tuple(sample.region_masks.shape) == (2, 24, 24)
         assert np.asarray(sample.common_regions).any()
     elif name == 'soco':  # V1, V2 128 px, V3 64 px; boxes inside their views
