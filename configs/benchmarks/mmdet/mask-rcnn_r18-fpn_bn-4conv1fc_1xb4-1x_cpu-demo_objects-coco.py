@@ -60,15 +60,14 @@ test_pipeline = [
         type='PackDetInputs',
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
+# mmdet's CocoDataset + a clear error when `classes` do not match the annotation file
+# (registered in mmdet's registry by mcl_plugin.datasets)
+coco_dataset = dict(type='CheckedCocoDataset', data_root=data_root, metainfo=metainfo)
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=2,
     dataset=dict(
-        # mmdet's CocoDataset + a clear error when `classes` do not match the annotation file
-        # (registered in mmdet's registry by mcl_plugin.datasets)
-        type='CheckedCocoDataset',
-        data_root=data_root,
-        metainfo=metainfo,
+        coco_dataset,
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='train/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=8),
@@ -77,11 +76,7 @@ val_dataloader = dict(
     batch_size=batch_size,
     num_workers=2,
     dataset=dict(
-        # mmdet's CocoDataset + a clear error when `classes` do not match the annotation file
-        # (registered in mmdet's registry by mcl_plugin.datasets)
-        type='CheckedCocoDataset',
-        data_root=data_root,
-        metainfo=metainfo,
+        coco_dataset,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/'),
         pipeline=test_pipeline))
