@@ -79,3 +79,61 @@ def test_official_soco_checkpoint_gives_the_reference_embeddings(tmp_path):
     assert ours.shape[0] == 4 and len(expected) == 3
     for level, want in enumerate(expected, start=1):  # our P2 has no official counterpart
         torch.testing.assert_close(ours[level], want, rtol=1e-5, atol=1e-5)
+
+
+def test_official_mcl_checkpoint_gives_the_reference_tile_features(tmp_path):
+    """MCL (OpenSelfSup 0.x layout ``encoder_q.0/1/2.cls_convs``): the importer's model and
+    ``DetConvGpNonLinearHead`` run on the official montages give the same pooled tile features
+    of every level (eval mode)."""
+    from types import SimpleNamespace
+
+    from mmcv.cnn import ConvModule
+    from mmdet.models.backbones import ResNet
+    from mmdet.models.necks import FPN
+    from test_mcl_official_parity import SIZE, official_cfg, official_encoder, official_pyramid
+    init_default_scope('mcl_plugin')
+    torch.manual_seed(0)
+    bn = dict(type='BN', requires_grad=True)
+    ref = SimpleNamespace(
+        backbone=ResNet(depth=18, norm_cfg=bn),
+        neck=FPN(in_channels=[64, 128, 256, 512], out_channels=32, num_outs=4, norm_cfg=bn),
+        tile_head=SimpleNamespace(shared_convs=torch.nn.ModuleList(
+            ConvModule(32, 32, 3, padding=1, norm_cfg=bn) for _ in range(4))),
+        projector=lambda xs: xs)  # MCL's projection MLP is pre-training only (not imported)
+    official = OrderedDict()
+    for prefix, module in (('encoder_q.0.', ref.backbone), ('encoder_q.1.', ref.neck),
+                           ('encoder_q.2.cls_convs.', ref.tile_head.shared_convs)):
+        for name, buf in module.named_buffers():
+            if name.endswith('running_mean'):
+                buf.copy_(torch.randn_like(buf) * 0.1)
+            elif name.endswith('running_var'):
+                buf.copy_(torch.rand_like(buf) + 0.5)
+        module.eval()
+        official.update((prefix + k, v) for k, v in module.state_dict().items())
+    src = str(tmp_path / 'mcl_epoch_100.pth')
+    torch.save(dict(meta=dict(epoch=100, mmcv_version='1.3.0'), state_dict=official,
+                    optimizer=dict(state={}, param_groups=[])), src)
+
+    S, B = 3, 16
+    model = MODELS.build(official_cfg(S))
+    state, _ = to_plugin_state_dict(src)
+    result = model.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys
+    assert all(k.startswith(('projector.', 'head.', 'target_net.')) for k in result.missing_keys)
+    model.eval()
+    views = [torch.randn(B, 3, SIZE, SIZE) for _ in range(2 * S)]
+    r = torch.randn(32)
+    with torch.no_grad():
+        batches = model.assemble(views)
+        ours = model.pooled_tiles(model.backbone, model.neck, model.tile_head, batches)
+        for b, (batch, got) in enumerate(zip(batches, ours)):
+            draws = [batch.src_index[s].flatten() for s in range(S)]
+            imgs, _, counts = official_pyramid(views[b * S:(b + 1) * S], draws)
+            feats = official_encoder(ref, imgs)
+            bounds = torch.tensor([0] + counts).cumsum(0).tolist()
+            want = torch.cat([feats[-(s + 1)][bounds[s]:bounds[s + 1]].flatten(0, 1)
+                              for s in range(S)])
+            assert got.shape == want.shape
+            # same tiles; compare in a fixed order (rows sorted by a random projection)
+            torch.testing.assert_close(got[(got @ r).argsort()], want[(want @ r).argsort()],
+                                       rtol=1e-5, atol=1e-5)
