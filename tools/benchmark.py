@@ -36,7 +36,7 @@ from tools.analysis.bench import (ALGOS, EXTRA_ALGOS, FPN_IN,  # noqa: E402
 
 PAIRS = {'ssl': ('byol', 'mcl'), 'sup': ('vanilla-sup', 'mcl-sup')}
 WORKER_KEYS = ('depth', 'img', 'batch', 'steps', 'warmup', 'levels', 'heads', 'device',
-               'threads', 'seed')
+               'threads', 'seed', 'macs')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    'default, original resolution)')
     p.add_argument('--assembler-reps', type=int, default=20,
                    help='montage assembler vs copy repetitions (0: skip; only with MCL)')
+    p.add_argument('--no-macs', dest='macs', action='store_false',
+                   help='skip the MAC count of one step (mmengine FlopAnalyzer, per module call; '
+                   'see tools/analysis/bench/macs.py)')
     p.add_argument('--out', default=None, help='JSON file (the table goes next to it as .md)')
     p.add_argument('--render', metavar='JSON',
                    help='measure nothing: recompute the ratios and rewrite the Markdown of an '
@@ -96,10 +99,13 @@ def set_threads_env(threads) -> None:
             os.environ[k] = str(threads)
 
 
-def run_one(name: str, args: argparse.Namespace) -> dict:
-    """One algorithm, one round, in a fresh process; its record (:func:`run_worker`)."""
+def run_one(name: str, args: argparse.Namespace, macs: bool = None) -> dict:
+    """One algorithm, one round, in a fresh process; its record (:func:`run_worker`).
+    ``macs`` (default ``args.macs``): also count the MACs of one step (after the timing)."""
     from tools.analysis.bench import run_isolated
     kwargs = {k: getattr(args, k) for k in WORKER_KEYS}
+    if macs is not None:
+        kwargs['macs'] = macs
     return run_isolated(dict(kwargs, name=name))
 
 
@@ -124,7 +130,7 @@ def main(argv=None) -> int:
     for r in range(args.rounds):
         order = args.algo_list if r % 2 == 0 else args.algo_list[::-1]
         for name in order:
-            rec = run_one(name, args)
+            rec = run_one(name, args, macs=args.macs and r == 0)  # MACs: deterministic
             records[name].append(rec)
             print(f'round {r} {name}: median step {statistics.median(rec["times"]):.3f} s, '
                   f'peak memory +{rec["peak_delta_mb"]:.0f} MB', flush=True)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+import torch
+from torch import nn
 
 from tools.analysis.bench import ALGOS, LABELS, markdown_table, summarize
 
@@ -121,3 +123,96 @@ def test_benchmark_all_algorithms(tmp_path, small_data):
         rows = [line for line in md.splitlines() if line.startswith(f'| {LABELS[name]} |')]
         assert len(rows) == 1, (name, md)
         assert f"{algos[name]['step_s']:.3f}" in rows[0]
+        # one step's MACs (first round only), the EMA / momentum side counted apart
+        r = algos[name]
+        assert r['online_macs'] > 0 and r['step_macs'] == 3 * r['online_macs'] + \
+            r['target_macs'] and not r['macs_untraced'], (name, r.get('macs_untraced'))
+        assert (r['target_macs'] > 0) == (name != 'mcl-sup'), name
+        assert r['waste_vs_byol'] == pytest.approx(r['step_vs_byol'] / r['macs_vs_byol'])
+
+
+class _Identity(nn.Module):
+    """The tiny model's data preprocessor."""
+
+    def forward(self, data, training=False):
+        return data
+
+
+class _ListHead(nn.Module):
+    """A head called with a list of feature maps and a keyword, returning a dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4, bias=False)
+
+    def forward(self, feats, scale=1.0):
+        return {'out': [self.fc(f.mean((2, 3))) * scale for f in feats]}
+
+
+class _TinyStep(nn.Module):
+    """A stand-in for a self-supervised model: an online conv + head and a momentum copy of the
+    conv under ``target_net``."""
+
+    def __init__(self):
+        super().__init__()
+        self.data_preprocessor = _Identity()
+        self.backbone = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.head = _ListHead()
+        self.target_net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False))
+
+    def _run_forward(self, data, mode):
+        x = self.backbone(data)
+        self.head([x, x], scale=2.0)
+        with torch.no_grad():
+            self.target_net(data)
+        return {}
+
+
+def test_step_macs_of_known_modules():
+    """mmengine's FlopAnalyzer through the accounting: a 3x3 conv 3 -> 8 on 2 x 3 x 16 x 16 is
+    2 * 16 * 16 * 8 * 3 * 9 MACs; a linear 8 -> 4 on 2 rows is 2 * 8 * 4 (called twice through
+    a list input and a keyword); step = 3 x online + target."""
+    import torch
+
+    from tools.analysis.bench import counted_parts, module_macs, step_macs
+    conv = 2 * 16 * 16 * 8 * 3 * 9
+    lin = 2 * 8 * 4
+    x = torch.rand(2, 3, 16, 16)
+    model = _TinyStep()
+    assert module_macs(model.backbone, (x, )) == conv
+    res = step_macs(model, x)
+    assert res['counted']['backbone'] == conv
+    assert res['counted']['head'] == 2 * lin  # the global mean is not a MAC
+    assert res['counted']['target_net'] == conv and res['targets'] == ['target_net']
+    assert res['online_macs'] == conv + 2 * lin and res['target_macs'] == conv
+    assert res['step_macs'] == 3 * (conv + 2 * lin) + conv
+    assert res['untraced'] == {}
+    assert counted_parts(res['counted'], res['untraced'], ('target_net', )) == \
+        'backbone+head+target'
+
+
+def test_table_mac_columns():
+    """MAC ratio vs the baselines, and waste = step ratio / MAC ratio, in the JSON and the
+    table."""
+    def rec(t, macs):
+        return dict(times=[t], peak_delta_mb=100., peak_mb=600., rss_ready_mb=500.,
+                    peak_is_lower_bound=False, params_m=1., num_levels=None,
+                    online_macs=macs, target_macs=macs, step_macs=4 * macs,
+                    macs_counted={'backbone': macs, 'target_net.module': macs},
+                    macs_untraced={}, macs_targets=['target_net'])
+    algos = summarize({'byol': [rec(2., 1e9)], 'mcl': [rec(8., 2.5e9)]}, batch=8)
+    mcl = algos['mcl']
+    assert mcl['macs_vs_byol'] == pytest.approx(2.5)
+    assert mcl['waste_vs_byol'] == pytest.approx(mcl['step_vs_byol'] / mcl['macs_vs_byol'])
+    assert mcl['waste_vs_byol'] == pytest.approx(1.6)
+    for a in algos.values():
+        a.update(inputs='x', online_px_per_image=1.)
+    md = markdown_table(dict(config=dict(depth=18, img=64, batch=8, heads='paper', steps=1,
+                                         rounds=1, warmup=1, device='cpu'),
+                             threads=1, cpus=2, algorithms=algos))
+    header = md.splitlines()[2]
+    for col in ('online fwd GMAC', 'target fwd GMAC', 'step GMAC (3x online + target)',
+                'MACs vs BYOL', 'waste vs BYOL (step / MAC ratio)', 'MACs counted'):
+        assert col in header
+    row = next(line for line in md.splitlines() if line.startswith('| MCL |'))
+    assert '| 2.500 | 2.500 | 10.000 | 2.50x | 1.60 | backbone+target |' in row

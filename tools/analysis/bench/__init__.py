@@ -6,7 +6,8 @@ the model configs at one backbone depth, read from each algorithm's config files
 pipeline produces (:mod:`.inputs`: :func:`make_batch`), the timed worker (:mod:`.worker`:
 :func:`run_worker`, one algorithm per fresh process), the selective-search timing for SoCo's
 proposals and the montage-assembler timing (:mod:`.extras`) and the summary / Markdown table
-(:mod:`.report`).
+(:mod:`.report`), and the MAC count of one step with mmengine's FLOP analysis
+(:mod:`.macs`: :func:`step_macs`; step = 3 x online forward + target forward).
 
 Equal budget: every algorithm gets the same backbone (ResNet-``depth``, BN), the same number of
 source images per step (``batch``) and the same image size ``img``. What ``img`` is, per method
@@ -40,6 +41,7 @@ from .inputs import (DETCO_PATCHES, SOCO_PROPOSALS, describe_inputs, detco_patch
                      make_batch, montage_counts, online_pixels)
 from .models import (ALGOS, BASELINES, CONFIGS, EXTRA_ALGOS, FPN_IN, LABELS, NUM_CLASSES,
                      build_model, classifier_cfg, config_root, model_cfg)
+from .macs import counted_parts, module_macs, step_macs
 from .report import add_ratios, markdown_table, summarize
 from .worker import max_rss_mb, rss_mb, run_isolated, run_worker
 
@@ -48,5 +50,6 @@ __all__ = [
     'SOCO_PROPOSALS', 'DETCO_PATCHES', 'config_root', 'classifier_cfg', 'model_cfg',
     'build_model', 'detco_patch_size', 'montage_counts', 'describe_inputs', 'online_pixels',
     'make_batch', 'rss_mb', 'max_rss_mb', 'run_worker', 'run_isolated', 'sample_images',
-    'bench_selective_search', 'bench_assembler', 'summarize', 'add_ratios', 'markdown_table'
+    'bench_selective_search', 'bench_assembler', 'module_macs', 'step_macs',
+    'counted_parts', 'summarize', 'add_ratios', 'markdown_table'
 ]

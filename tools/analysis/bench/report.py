@@ -4,6 +4,10 @@ from typing import Dict, List
 
 from .models import BASELINES, LABELS
 
+#: The MAC count of one step a worker record may carry (:func:`.macs.step_macs`).
+MAC_KEYS = ('online_macs', 'target_macs', 'step_macs', 'macs_counted', 'macs_untraced',
+            'macs_targets')
+
 
 def summarize(records: Dict[str, List[dict]], batch: int) -> Dict[str, dict]:
     """Per-algorithm statistics over all rounds, and ratios vs the baselines present.
@@ -32,13 +36,18 @@ def summarize(records: Dict[str, List[dict]], batch: int) -> Dict[str, dict]:
                          rss_ready_mb=max(r['rss_ready_mb'] for r in recs),
                          peak_is_lower_bound=any(r['peak_is_lower_bound'] for r in recs),
                          params_m=recs[0]['params_m'], num_levels=recs[0]['num_levels'])
+        counted = next((r for r in recs if 'step_macs' in r), None)
+        if counted:
+            out[name].update({k: counted[k] for k in MAC_KEYS})
     return add_ratios(out)
 
 
 def add_ratios(algos: Dict[str, dict]) -> Dict[str, dict]:
     """Set ``step_vs_{b}`` (median step ratio), ``step_min_vs_{b}`` (ratio of the fastest steps,
     the least disturbed by other load) and ``mem_vs_{b}`` (``peak_delta_mb`` ratio) for each
-    baseline ``b`` in ``algos``; returns ``algos``."""
+    baseline ``b`` in ``algos``; where both carry a MAC count, ``macs_vs_{b}`` (``step_macs``
+    ratio) and ``waste_vs_{b}`` (= ``step_vs_{b} / macs_vs_{b}``: time per MAC relative to the
+    baseline). Returns ``algos``."""
     for base in BASELINES:
         if base not in algos:
             continue
@@ -47,7 +56,20 @@ def add_ratios(algos: Dict[str, dict]) -> Dict[str, dict]:
             res[f'step_vs_{base}'] = res['step_s'] / ref['step_s']
             res[f'step_min_vs_{base}'] = res['step_min_s'] / ref['step_min_s']
             res[f'mem_vs_{base}'] = res['peak_delta_mb'] / ref['peak_delta_mb']
+            if res.get('step_macs') and ref.get('step_macs'):
+                res[f'macs_vs_{base}'] = res['step_macs'] / ref['step_macs']
+                res[f'waste_vs_{base}'] = res[f'step_vs_{base}'] / res[f'macs_vs_{base}']
     return algos
+
+
+def macs_parts(res: dict) -> str:
+    """The table's "MACs counted" cell: the module calls with MACs > 0 (``target`` = the EMA /
+    momentum network's calls), and any call the analyzer could not trace."""
+    from .macs import counted_parts
+    if 'macs_counted' not in res:
+        return '-'
+    return counted_parts(res['macs_counted'], res.get('macs_untraced') or {},
+                         tuple(res.get('macs_targets') or ('target_net', )))
 
 
 def markdown_table(results: dict) -> str:
@@ -61,7 +83,10 @@ def markdown_table(results: dict) -> str:
     head = (['algorithm', 'inputs per step', 'online px/img (img^2)', 'mean step (s)',
              'median step (s)', 'min step (s)', 'images/s', mem]
             + [f'step vs {short[b]}: median (min)' for b in bases]
-            + [f'mem vs {short[b]}' for b in bases])
+            + [f'mem vs {short[b]}' for b in bases]
+            + ['online fwd GMAC', 'target fwd GMAC', 'step GMAC (3x online + target)']
+            + [f'MACs vs {short[b]}' for b in bases]
+            + [f'waste vs {short[b]} (step / MAC ratio)' for b in bases] + ['MACs counted'])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for name, r in algos.items():
         row = [LABELS.get(name, name), r['inputs'], f"{r['online_px_per_image']:.2f}",
@@ -70,12 +95,26 @@ def markdown_table(results: dict) -> str:
                f"{r['peak_delta_mb']:.0f}" + (' (>=)' if r['peak_is_lower_bound'] else '')]
         row += [f"{r[f'step_vs_{b}']:.2f}x ({r[f'step_min_vs_{b}']:.2f}x)" for b in bases]
         row += [f"{r[f'mem_vs_{b}']:.2f}x" for b in bases]
+        row += [f'{r[k] / 1e9:.3f}' if k in r else '-'
+                for k in ('online_macs', 'target_macs', 'step_macs')]
+        row += [f"{r[f'macs_vs_{b}']:.2f}x" if f'macs_vs_{b}' in r else '-' for b in bases]
+        row += [f"{r[f'waste_vs_{b}']:.2f}" if f'waste_vs_{b}' in r else '-' for b in bases]
+        row.append(macs_parts(r))
         lines.append('| ' + ' | '.join(row) + ' |')
     text = [f"ResNet-{cfg['depth']}, img {cfg['img']}, batch {cfg['batch']}, {cfg['heads']} "
             f"heads, {cfg['steps']} timed steps x {cfg['rounds']} interleaved rounds after "
             f"{cfg['warmup']} warm-up step(s), device {cfg['device']}, "
             f"{results['threads']} torch thread(s) per process, one process per algorithm and "
             'round; images/s = batch / median step.', '', *lines]
+    if any('step_macs' in r for r in algos.values()):
+        text += ['', 'MACs: mmengine FlopAnalyzer (1 multiply-add = 1 MAC) on each outermost '
+                 'module call of one step, traced alone with the tensors it received '
+                 '(tools/analysis/bench/macs.py); "MACs counted" lists the modules with MACs '
+                 '(target = the EMA / momentum network). Step = 3 x online forward (forward + '
+                 'backward ~ 2 x forward) + target forward. Not counted: work outside modules '
+                 '(montage assembly, interpolation, RoIAlign / pooling called as functions, '
+                 'inline loss arithmetic). This is what the step computes today, not the '
+                 'minimum the method needs. Waste = step-time ratio / MAC ratio (median steps).']
     ss = results.get('selective_search') or []
     if ss:
         text += ['', '| SoCo proposals (OpenCV selective search, fast) | images | mean px '

@@ -30,7 +30,8 @@ def run_worker(name: str,
                heads: str = 'paper',
                device: str = 'cpu',
                threads: Optional[int] = None,
-               seed: int = 0) -> dict:
+               seed: int = 0,
+               macs: bool = False) -> dict:
     """Time ``steps`` training steps of one algorithm after ``warmup`` untimed ones.
 
     Meant to run alone in a fresh process: the peak-memory numbers are this process's.
@@ -40,7 +41,9 @@ def run_worker(name: str,
 
     Returns:
         dict: ``model, times (s), rss_import_mb, rss_ready_mb, peak_mb, peak_delta_mb,
-        peak_is_lower_bound, params_m, num_levels, threads``.
+        peak_is_lower_bound, params_m, num_levels, threads`` and, with ``macs``, the MAC count
+        of one step (:func:`~.macs.step_macs`, after the timed steps and the peak reading:
+        ``online_macs, target_macs, step_macs, macs_counted, macs_untraced, macs_targets``).
     """
     import torch
     from mmengine.logging import MessageHub
@@ -72,7 +75,14 @@ def run_worker(name: str,
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else max_rss_mb()
-    return dict(model=name, times=times, rss_import_mb=rss_import, rss_ready_mb=ready,
+    rec = {}
+    if macs:
+        from .macs import step_macs
+        count = step_macs(model, data)
+        rec = dict(online_macs=count['online_macs'], target_macs=count['target_macs'],
+                   step_macs=count['step_macs'], macs_counted=count['counted'],
+                   macs_untraced=count['untraced'], macs_targets=count['targets'])
+    return dict(rec, model=name, times=times, rss_import_mb=rss_import, rss_ready_mb=ready,
                 peak_mb=peak, peak_delta_mb=peak - ready,
                 # the steps did not raise the process's earlier peak (import / build)
                 peak_is_lower_bound=bool(not cuda and peak <= max_ready),
