@@ -4,22 +4,11 @@ _base_ = [
     '../_base_/models/mcl-sup_r50-fpn.py',
     '../_base_/datasets/imagenet_mcl-sup.py',
     '../_base_/default_runtime.py',
+    '../_base_/models/swin-t.py',
 ]
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmdet.SwinTransformer',
-        embed_dims=96,
-        depths=[2, 2, 6, 2],
-        num_heads=[3, 6, 12, 24],
-        window_size=7,
-        mlp_ratio=4,
-        qkv_bias=True,
-        drop_path_rate=0.2,
-        patch_norm=True,
-        out_indices=(0, 1, 2, 3),
-        convert_weights=False),
-    neck=dict(in_channels=[96, 192, 384, 768]))
+    backbone=dict(_base_.swin_t, _delete_=True),
+    neck=dict(in_channels=_base_.swin_t_channels))
 train_dataloader = dict(batch_size=64)
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),

@@ -1,20 +1,11 @@
 # CPU demo of supervised MCL with Swin-T on the objects_coco crops (128-px views, S = 3).
-_base_ = './mcl-sup_r18-fpn_1xb16-sgd-coslr-300i_cpu-demo_objects.py'
+_base_ = [
+    './mcl-sup_r18-fpn_1xb16-sgd-coslr-300i_cpu-demo_objects.py',
+    '../_base_/models/swin-t.py',
+]
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmdet.SwinTransformer',
-        embed_dims=96,
-        depths=[2, 2, 6, 2],
-        num_heads=[3, 6, 12, 24],
-        window_size=7,
-        mlp_ratio=4,
-        qkv_bias=True,
-        drop_path_rate=0.1,
-        patch_norm=True,
-        out_indices=(0, 1, 2, 3),
-        convert_weights=False),
-    neck=dict(in_channels=[96, 192, 384, 768]))
+    backbone=dict(_base_.swin_t, _delete_=True, drop_path_rate=0.1),
+    neck=dict(in_channels=_base_.swin_t_channels))
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',

@@ -7,10 +7,7 @@ model = dict(
     data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=1000,
                            mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                            to_rgb=True),
-    backbone=dict(type='mmdet.SwinTransformer', embed_dims=96, depths=[2, 2, 6, 2],
-                  num_heads=[3, 6, 12, 24], window_size=7, mlp_ratio=4, qkv_bias=True,
-                  drop_path_rate=0.2, patch_norm=True, out_indices=(3, ),
-                  convert_weights=False),
+    backbone=dict(_base_.swin_t, out_indices=(3, )),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes=1000, in_channels=768,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1, 5)))
