@@ -18,12 +18,17 @@ The ResNet depth is read from the checkpoint; other backbones need ``backbone_cf
 
 The command-line front-end is ``tools/analysis/knn_probe.py``. Modules: :mod:`.backbone`
 (architecture, loading), :mod:`.features` (crops, features), :mod:`.classify` (the k-NN rule),
-:mod:`.tsne` (t-SNE plots), :mod:`.probe` (the run and its report).
+:mod:`.tsne` (t-SNE plots), :mod:`.probe` (the run and its report), :mod:`.cache` (on-disk
+feature cache), :mod:`.linear` (the linear probe on the same crops and features; front-end
+``tools/analysis/linear_probe.py``).
 """
 from .backbone import (DEFAULT_BACKBONE, RANDOM, LoadedBackbone, build_backbone,
                        infer_resnet_cfg, load_backbone, parse_spec)
 from .classify import knn_predict, knn_top1
+from .cache import cache_path, cached, source_fingerprint
 from .features import MEAN_RGB, STD_RGB, CropSet, extract_features, load_crops
+from .linear import (LinearConfig, LinearResult, linear_to_markdown, linear_top1,
+                     run_linear_probe, train_linear)
 from .probe import ProbeResult, results_to_markdown, run_probe
 from .tsne import plot_tsne, tsne
 
@@ -31,5 +36,6 @@ __all__ = [
     'CropSet', 'ProbeResult', 'LoadedBackbone', 'parse_spec', 'infer_resnet_cfg', 'build_backbone',
     'load_backbone', 'load_crops', 'extract_features', 'knn_predict', 'knn_top1', 'tsne',
     'plot_tsne', 'run_probe', 'results_to_markdown', 'RANDOM', 'DEFAULT_BACKBONE', 'MEAN_RGB',
-    'STD_RGB'
+    'STD_RGB', 'cache_path', 'cached', 'source_fingerprint', 'LinearConfig', 'LinearResult',
+    'linear_to_markdown', 'linear_top1', 'run_linear_probe', 'train_linear'
 ]

@@ -1,0 +1,79 @@
+"""Linear probe (tools/analysis/knn/linear.py, tools/analysis/linear_probe.py): the classifier on
+constructed features (separable -> 100 %, shuffled labels -> chance), and the tool end to end on
+the --small objects set: rows per (checkpoint, seed), the feature cache, resuming."""
+import importlib.util
+import json
+import os.path as osp
+
+import torch
+
+from tools.analysis.knn import LinearConfig, linear_top1
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'linear_probe', osp.join(REPO, 'tools', 'analysis', 'linear_probe.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def _blobs(labels, dim, gen, scale=3.0):
+    centres = torch.randn(int(labels.max()) + 1, dim, generator=torch.Generator().manual_seed(7))
+    return scale * centres[labels] + torch.randn(len(labels), dim, generator=gen)
+
+
+def test_linear_separable_features_score_100_percent_and_shuffled_labels_chance():
+    gen = torch.Generator().manual_seed(0)
+    num_classes, dim = 5, 32
+    train_labels = torch.arange(num_classes).repeat_interleave(60)
+    test_labels = torch.arange(num_classes).repeat_interleave(40)
+    train, test = _blobs(train_labels, dim, gen), _blobs(test_labels, dim, gen)
+    cfg = LinearConfig(epochs=30)
+    assert linear_top1(train, train_labels, test, test_labels, num_classes, cfg) == 1.0
+    # labels that carry no information: held-out accuracy falls to chance (1/5)
+    shuffled = train_labels[torch.randperm(len(train_labels), generator=gen)]
+    acc = linear_top1(train, shuffled, test, test_labels, num_classes, cfg)
+    assert acc < 0.4
+    # deterministic for a seed
+    assert acc == linear_top1(train, shuffled, test, test_labels, num_classes, cfg)
+
+
+def test_linear_probe_tool_rows_cache_and_resume(tmp_path, small_data):
+    from mmdet.models.backbones import ResNet
+    torch.manual_seed(3)
+    ckpt = tmp_path / 'r18.pth'
+    torch.save(dict(state_dict={f'backbone.{k}': v
+                                for k, v in ResNet(depth=18).state_dict().items()}), ckpt)
+    root = small_data / 'objects_coco'
+    out = tmp_path / 'linear'
+    common = ['--data-root', str(root), '--out-dir', str(out), '--workers', '0', '--epochs',
+              '20', '--img-size', '64', '--no-progress']
+    tool = _tool()
+    assert tool.main(['random', f'r18={ckpt}', '--seeds', '0,1', *common]) == 0
+    doc = json.load(open(out / 'linear.json'))
+    rows = {(r['name'], r['seed']): r for r in doc['results']}
+    assert list(rows) == [('random', 0), ('random', 1), ('r18', 0), ('r18', 1)]
+    for r in rows.values():
+        assert r['feature_dim'] == 512 and r['backbone'] == 'ResNet-18'
+        hits = r['top1'] * doc['num_val']
+        assert 0 <= r['top1'] <= 1 and abs(hits - round(hits)) < 1e-6
+    assert rows[('r18', 0)]['coverage'] == '120/120'
+    # the checkpoint's features are extracted once: its second seed reads the cache; random's
+    # weights follow the seed, so each random seed has its own features
+    assert 'features from cache' in rows[('r18', 1)]['notes']
+    assert 'features from cache' not in rows[('random', 1)]['notes']
+    assert len(list((out / 'cache').glob('*.pt'))) == 3
+    assert '| r18 | 1 | ResNet-18 | 120/120 | 512 |' in (out / 'linear.md').read_text()
+    # resume: a new seed only adds its rows, earlier rows stay as they were
+    assert tool.main(['random', f'r18={ckpt}', '--seeds', '0,1,2', *common]) == 0
+    doc2 = json.load(open(out / 'linear.json'))
+    assert doc2['results'][:4] == doc['results']
+    assert [(r['name'], r['seed']) for r in doc2['results'][4:]] == [('random', 2), ('r18', 2)]
+    # a broken checkpoint: exit 1, readable message
+    bad = tmp_path / 'bad.pth'
+    bad.write_text('not a checkpoint')
+    assert tool.main([f'bad={bad}', *common[:2], '--out-dir', str(tmp_path / 'b'),
+                      '--workers', '0', '--no-progress']) == 1

@@ -1,0 +1,282 @@
+"""Linear probe on the k-NN probe's object crops: a softmax (multinomial logistic-regression)
+layer trained on frozen, cached backbone features with a fixed seed and budget.
+
+Features are the k-NN probe's (global-average-pooled last backbone stage of every crop,
+:func:`.features.extract_features`), cached once per checkpoint (:mod:`.cache`); they are
+standardised with the training split's mean and standard deviation (as the parameter-free BN in
+front of the classifier in MoCo / SimCLR linear evaluation), then one ``nn.Linear`` is trained
+with AdamW and cross-entropy for ``epochs`` passes of shuffled mini-batches. One row per
+(checkpoint, seed): the seed drives the shuffling (and the weights of ``random``).
+"""
+import json
+import os
+import os.path as osp
+import time
+from dataclasses import asdict, dataclass, field
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from mcl_plugin.converters.convert import load_source_checkpoint
+
+from .backbone import RANDOM, infer_resnet_cfg, load_backbone, parse_spec
+from .cache import cache_path, cached, source_fingerprint
+from .features import extract_features, load_crops
+from .probe import _describe
+
+
+@dataclass
+class LinearConfig:
+    """Training budget of the linear classifier."""
+
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-2
+    weight_decay: float = 1e-3
+
+
+def train_linear(feats: torch.Tensor,
+                 labels: torch.Tensor,
+                 num_classes: int,
+                 cfg: LinearConfig = LinearConfig(),
+                 seed: int = 0) -> Tuple[nn.Linear, torch.Tensor, torch.Tensor]:
+    """Fit a linear softmax classifier on standardised features.
+
+    Args:
+        feats (Tensor): ``(N, C)`` training features.
+        labels (Tensor): ``(N,)`` class indices in ``[0, num_classes)``.
+        num_classes (int): Number of classes.
+        cfg (LinearConfig): Epochs, batch, learning rate, weight decay.
+        seed (int): Seed of the initialisation and the shuffling.
+
+    Returns:
+        tuple[nn.Linear, Tensor, Tensor]: The layer, the feature mean and std it expects.
+    """
+    if len(feats) == 0:
+        raise ValueError('the linear probe needs at least one training sample')
+    if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+        raise ValueError(f'labels must lie in [0, {num_classes})')
+    gen = torch.Generator().manual_seed(seed)
+    x = feats.float()
+    mean, std = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-6)
+    x = (x - mean) / std
+    layer = nn.Linear(x.shape[1], num_classes)
+    with torch.no_grad():
+        layer.weight.normal_(0, 0.01, generator=gen)
+        layer.bias.zero_()
+    opt = torch.optim.AdamW(layer.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, cfg.epochs * -(-len(x) // cfg.batch_size))
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(x), generator=gen)
+        for start in range(0, len(x), cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            loss = nn.functional.cross_entropy(layer(x[idx]), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return layer, mean, std
+
+
+@torch.no_grad()
+def linear_top1(train_feats: torch.Tensor,
+                train_labels: torch.Tensor,
+                test_feats: torch.Tensor,
+                test_labels: torch.Tensor,
+                num_classes: int,
+                cfg: LinearConfig = LinearConfig(),
+                seed: int = 0) -> float:
+    """Top-1 accuracy (fraction in ``[0, 1]``) of :func:`train_linear` on labelled test data."""
+    with torch.enable_grad():
+        layer, mean, std = train_linear(train_feats, train_labels, num_classes, cfg, seed)
+    pred = layer((test_feats.float() - mean) / std).argmax(1)
+    return float((pred == test_labels).double().mean())
+
+
+@dataclass
+class LinearResult:
+    """One row of the linear-probe table."""
+
+    name: str
+    source: str
+    seed: int
+    backbone: str
+    coverage: str
+    feature_dim: int
+    top1: float
+    train_top1: float
+    seconds: float
+    feature_seconds: float
+    notes: List[str] = field(default_factory=list)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, desc='linear probe', unit='row', disable=not enabled)
+
+
+def run_linear_probe(specs: Sequence[str],
+                     data_root: str,
+                     out_dir: str,
+                     seeds: Sequence[int] = (0, ),
+                     train_split: str = 'train',
+                     val_split: str = 'val',
+                     img_size: int = 128,
+                     linear: LinearConfig = LinearConfig(),
+                     backbone_cfg: Optional[Mapping] = None,
+                     use_ema: bool = False,
+                     cache_dir: Optional[str] = None,
+                     batch_size: int = 64,
+                     num_workers: int = 0,
+                     max_items: Optional[int] = None,
+                     progress: bool = True,
+                     log=print,
+                     trust: bool = False) -> Tuple[List[LinearResult], dict]:
+    """Linear probe of several checkpoints and seeds on the object crops of a COCO set.
+
+    Resumable: rows of ``out_dir/linear.json`` with the same (name, seed) and probe settings are
+    kept and not recomputed; the JSON and ``linear.md`` are rewritten after every row.
+
+    Args:
+        specs (Sequence[str]): Checkpoints (``random`` or ``[NAME=]PATH``, see
+            :func:`.backbone.parse_spec`).
+        data_root (str): COCO-format set (``data/objects_coco`` layout).
+        out_dir (str): Output folder (``linear.json``, ``linear.md``; features under
+            ``cache/`` unless ``cache_dir``).
+        seeds (Sequence[int]): Probe seeds; one row per (checkpoint, seed). ``random`` takes
+            the seed for its weights too.
+        train_split (str): Split the classifier is trained on.
+        val_split (str): Split it is scored on.
+        img_size (int): Crop side in pixels.
+        linear (LinearConfig): Classifier budget.
+        backbone_cfg (Mapping, optional): Backbone config (non-ResNet checkpoints).
+        use_ema (bool): Probe the EMA / momentum target.
+        cache_dir (str, optional): Feature cache folder.
+        batch_size (int): Forward batch size.
+        num_workers (int): Decoding processes.
+        max_items (int, optional): Only the first N instances of each split.
+        progress (bool): Show a progress bar over rows.
+        log (Callable): Message printer.
+        trust (bool): Unpickle checkpoints outside the allow-list in full.
+
+    Returns:
+        tuple[list[LinearResult], dict]: All rows (kept and new) and the JSON document.
+    """
+    parsed = [parse_spec(s) for s in specs]
+    names = [n for n, _ in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError(f'checkpoint names must be unique, got {names}')
+    settings = dict(data_root=osp.abspath(data_root), train_split=train_split,
+                    val_split=val_split, img_size=img_size, use_ema=use_ema,
+                    max_items=max_items, linear=asdict(linear),
+                    feature='global average pool of the last backbone stage')
+    json_path = osp.join(out_dir, 'linear.json')
+    kept: List[LinearResult] = []
+    if osp.exists(json_path):
+        with open(json_path, encoding='utf-8') as f:
+            old = json.load(f)
+        if old.get('settings') == settings:
+            kept = [LinearResult(**r) for r in old['results']]
+        else:
+            log(f'[linear_probe] {json_path} has other settings: starting a new table')
+    done = {(r.name, r.seed) for r in kept}
+    todo = [(n, s, seed) for n, s in parsed for seed in seeds if (n, seed) not in done]
+    cache_dir = cache_dir or osp.join(out_dir, 'cache')
+    results = list(kept)
+    doc = dict(settings=settings, results=[asdict(r) for r in results])
+    crops = None
+    random_cfg = backbone_cfg
+    bar = _progress(len(todo), progress)
+    for name, source, seed in todo:
+        if crops is None:
+            t0 = time.perf_counter()
+            crops = [load_crops(data_root, sp, img_size, max_items=max_items,
+                                num_workers=num_workers, batch_size=batch_size)
+                     for sp in (train_split, val_split)]
+            if crops[0].classes != crops[1].classes:
+                raise ValueError(f'{train_split} and {val_split} have different classes')
+            log(f'[linear_probe] {len(crops[0])} / {len(crops[1])} crops of '
+                f'{len(crops[0].classes)} classes ({time.perf_counter() - t0:.1f} s)')
+            if random_cfg is None:
+                for _, src in parsed:
+                    if src != RANDOM:
+                        random_cfg = infer_resnet_cfg(load_source_checkpoint(src, trust)[0])
+                        if random_cfg is not None:
+                            break
+        train, val = crops
+        key = dict(settings, linear=None, **source_fingerprint(source),
+                   init_seed=seed if source == RANDOM else None)
+
+        def extract():
+            t = time.perf_counter()
+            loaded = load_backbone(source, random_cfg if source == RANDOM else backbone_cfg,
+                                   use_ema=use_ema, seed=seed, trust=trust)
+            return dict(train=extract_features(loaded.module, train.images, batch_size),
+                        val=extract_features(loaded.module, val.images, batch_size),
+                        backbone=_describe(loaded.cfg), coverage=loaded.coverage,
+                        notes=list(loaded.notes), seconds=time.perf_counter() - t)
+
+        feats = cached(cache_path(cache_dir, name, key), extract)
+        t1 = time.perf_counter()
+        num_classes = len(train.classes)
+        layer, mean, std = train_linear(feats['train'], train.labels, num_classes, linear, seed)
+        with torch.no_grad():
+            top1 = float((layer((feats['val'] - mean) / std).argmax(1) == val.labels).double()
+                         .mean())
+            train_top1 = float((layer((feats['train'] - mean) / std).argmax(1) == train.labels)
+                               .double().mean())
+        row = LinearResult(name=name, source=source, seed=seed, backbone=feats['backbone'],
+                           coverage=feats['coverage'], feature_dim=int(feats['val'].shape[1]),
+                           top1=top1, train_top1=train_top1,
+                           seconds=round(time.perf_counter() - t1, 2),
+                           feature_seconds=round(float(feats['seconds']), 2),
+                           notes=list(feats['notes']) +
+                           (['features from cache'] if feats['cache_hit'] else []))
+        results.append(row)
+        doc = dict(settings=settings, num_train=len(train), num_val=len(val),
+                   classes=list(train.classes), results=[asdict(r) for r in results])
+        _write(out_dir, doc)
+        bar.update(1)
+        bar.set_postfix_str(f'{name} seed {seed}: {100 * top1:.1f} %')
+    bar.close()
+    if not todo and osp.exists(json_path):
+        with open(json_path, encoding='utf-8') as f:
+            doc = json.load(f)
+    return results, doc
+
+
+def _write(out_dir: str, doc: dict) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = osp.join(out_dir, 'linear.json.tmp')
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump(doc, f, indent=2)
+    os.replace(tmp, osp.join(out_dir, 'linear.json'))
+    with open(osp.join(out_dir, 'linear.md'), 'w', encoding='utf-8') as f:
+        f.write(linear_to_markdown(doc) + '\n')
+
+
+def linear_to_markdown(doc: Mapping) -> str:
+    """The linear-probe table in Markdown (top-1 in percent), with a protocol header."""
+    s = doc['settings']
+    lin = s['linear']
+    lines = []
+    if 'num_train' in doc:
+        lines += [
+            f'Linear probe on {s["data_root"]}: {doc["num_train"]} {s["train_split"]} / '
+            f'{doc["num_val"]} {s["val_split"]} object crops, {len(doc["classes"])} classes, '
+            f'{s["img_size"]} px, GAP of the last stage{", EMA target" if s["use_ema"] else ""}'
+            f', standardised; linear softmax layer, AdamW lr {lin["lr"]}, wd '
+            f'{lin["weight_decay"]}, {lin["epochs"]} epochs, batch {lin["batch_size"]}.', ''
+        ]
+    lines += [
+        '| checkpoint | seed | backbone | keys loaded | feature dim | linear top-1 (%) '
+        '| train top-1 (%) | features s | fit s |',
+        '|---|---|---|---|---|---|---|---|---|',
+    ]
+    for r in doc['results']:
+        lines.append(f'| {r["name"]} | {r["seed"]} | {r["backbone"]} | {r["coverage"]} | '
+                     f'{r["feature_dim"]} | {100 * r["top1"]:.2f} | {100 * r["train_top1"]:.2f} '
+                     f'| {r["feature_seconds"]:.1f} | {r["seconds"]:.1f} |')
+    return '\n'.join(lines)
