@@ -1,0 +1,6 @@
+# Random-init twin of mask-rcnn_r50-fpn_syncbn-4conv1fc_1x_lvis-v1.py
+# (same protocol, no pre-trained weights at all): the LOWER BOUND. Do not pass load_from.
+_base_ = './mask-rcnn_r50-fpn_syncbn-4conv1fc_1x_lvis-v1.py'
+
+model = dict(backbone=dict(init_cfg=None))
+load_from = None
