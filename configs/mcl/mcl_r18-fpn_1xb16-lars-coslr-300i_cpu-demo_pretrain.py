@@ -17,8 +17,13 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     num_levels=_base_.num_levels,
     backbone=dict(depth=18, norm_cfg=norm_cfg),
-    neck=dict(in_channels=[64, 128, 256, 512], norm_cfg=norm_cfg),
-    tile_pooler=dict(out_size=_base_.img_size // 32),
+    # S = 3 reads P3-P5 only: an FPN without P2 (start_level=1; the converter re-aligns it to
+    # mmdet's P2-P5 FPN), so every parameter gets a gradient and DDP needs no
+    # find_unused_parameters
+    neck=dict(in_channels=[64, 128, 256, 512], start_level=4 - _base_.num_levels,
+              num_outs=_base_.num_levels, norm_cfg=norm_cfg),
+    tile_pooler=dict(featmap_strides=[4, 8, 16, 32][4 - _base_.num_levels:],
+                     out_size=_base_.img_size // 32),
     tile_head=dict(norm_cfg=norm_cfg),
     projector=dict(hid_channels=1024, norm_cfg=dict(type='BN1d')),
     head=dict(temperature=0.2,
@@ -26,5 +31,4 @@ model = dict(
 train_dataloader = dict(batch_size=16)
 optimizer = dict(lr=1.0 * 16 / 256 * 4)
 optim_wrapper = dict(optimizer=optimizer)
-# S = 3 reads P3-P5 only: the FPN's P2 output conv gets no gradient, which DDP must be told about.
-find_unused_parameters = True
+find_unused_parameters = False

@@ -12,8 +12,11 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     num_levels=_base_.num_levels,
     backbone=dict(depth=18, norm_cfg=norm_cfg),
-    neck=dict(in_channels=[64, 128, 256, 512], norm_cfg=norm_cfg),
-    tile_pooler=dict(out_size=_base_.img_size // 32),
+    # S = 3 reads P3-P5 only: an FPN without P2 (start_level=1), so every parameter is used
+    neck=dict(in_channels=[64, 128, 256, 512], start_level=4 - _base_.num_levels,
+              num_outs=_base_.num_levels, norm_cfg=norm_cfg),
+    tile_pooler=dict(featmap_strides=[4, 8, 16, 32][4 - _base_.num_levels:],
+                     out_size=_base_.img_size // 32),
     tile_head=dict(norm_cfg=norm_cfg),
     head=dict(num_classes=num_classes))
 train_dataloader = dict(batch_size=16)
@@ -24,5 +27,4 @@ param_scheduler = [
     dict(_base_.param_scheduler[0], start_factor=1e-2),  # warm-up from lr x 0.01
     *_base_.param_scheduler[1:],
 ]
-# S = 3 reads P3-P5 only: the FPN's P2 output conv gets no gradient, which DDP must be told about.
-find_unused_parameters = True
+find_unused_parameters = False

@@ -34,10 +34,10 @@ COMMON = [
     'default_hooks.logger.interval=1', f'default_hooks.checkpoint.interval={ITERS}',
     'log_processor.window_size=1'
 ]
-# The S = 3 demos (MCL, MCL-sup) read P3-P5 only: the FPN's P2 lateral and output convs get no
-# gradient, and DDP without find_unused_parameters stops at iteration 2 ("Expected to have
-# finished reduction in the prior iteration"); the two demo configs set it, the S = 4 paper
-# configs use every parameter. Nothing extra is passed here, so the configs are what is tested.
+# DDP without find_unused_parameters stops at iteration 2 ("Expected to have finished reduction
+# in the prior iteration") when a parameter gets no gradient. The S = 3 demos (MCL, MCL-sup) read
+# P3-P5 only and build an FPN without P2 (start_level=1), so every config here runs with
+# find_unused_parameters=False; nothing extra is passed, so the configs are what is tested.
 
 
 def _free_port() -> int:

@@ -3,7 +3,11 @@
 # Row 'mcl-s4' of tools/run_protocol.py. Everything else is the S = 3 demo.
 _base_ = '../mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
 num_levels = 4
-model = dict(num_levels=num_levels)
+# the FPN builds the S levels the tiles read (P(5-S+1)..P5), no unused parameters
+model = dict(
+    num_levels=num_levels,
+    neck=dict(start_level=4 - num_levels, num_outs=num_levels),
+    tile_pooler=dict(featmap_strides=[4, 8, 16, 32][4 - num_levels:]))
 # the demo's pipeline with S views per branch
 train_pipeline = [
     dict(step, num_views=[num_levels, num_levels]) if step.type == 'MultiView' else step

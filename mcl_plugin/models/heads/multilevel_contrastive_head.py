@@ -99,6 +99,13 @@ class MultiLevelContrastiveHead(BaseModule):
         self.temperature = temperature
         self.scale = 2 * temperature if scale_by_temperature else 1.0
 
+    @property
+    def num_target_levels(self) -> int:
+        """The loss reads target levels ``[0, num_target_levels)`` only (mode ``a``: 1; ``c``:
+        ``S - 1``; ``b`` and ``d``: ``S``), so the target needs to embed no other tile."""
+        return 1 + max(t for s in range(self.num_levels)
+                       for t in target_levels(self.loss_mode, s, self.num_levels))
+
     def loss(self, online: Sequence[Tensor], target: Sequence[Tensor],
              batches: Sequence[MontageBatch]) -> Dict[str, Tensor]:
         """Symmetrised loss of two branches: the online tiles of branch ``a`` against the target
@@ -110,7 +117,9 @@ class MultiLevelContrastiveHead(BaseModule):
         Args:
             online (Sequence[Tensor]): ``(T_a, D)`` online projections of each branch's tiles
                 (before the predictor).
-            target (Sequence[Tensor]): ``(T_a, D)`` target projections of each branch's tiles.
+            target (Sequence[Tensor]): ``(T_a, D)`` target projections of each branch's tiles,
+                or of a prefix of them that holds the levels the loss reads
+                (:attr:`num_target_levels`).
             batches (Sequence[MontageBatch]): The two branches' montage batches (tile order,
                 source image and level of every tile).
 
@@ -136,7 +145,8 @@ class MultiLevelContrastiveHead(BaseModule):
 
         Args:
             online (Tensor): ``(T, D)`` online projections of ``online_batch``'s tiles.
-            target (Tensor): ``(T', D)`` target projections of ``target_batch``'s tiles.
+            target (Tensor): ``(T', D)`` target projections of ``target_batch``'s tiles (or of
+                the first ``T'`` of them: tiles are ordered by level).
             online_batch (MontageBatch): Source image and level of every online tile.
             target_batch (MontageBatch): Source image and level of every target tile.
 
@@ -145,6 +155,11 @@ class MultiLevelContrastiveHead(BaseModule):
             cosine similarities.
         """
         num_images = online_batch.num_images
+        t_level, t_src = target_batch.level[:target.shape[0]], target_batch.src[:target.shape[0]]
+        if (t_level < self.num_target_levels).sum() != (target_batch.level <
+                                                       self.num_target_levels).sum():
+            raise ValueError(f'the loss reads target levels 0..{self.num_target_levels - 1} but '
+                             f'got {target.shape[0]} target embeddings, fewer than their tiles')
         if not self.per_level_predictor:
             pred = self.predictor([online])[0]
         keys = {}
@@ -157,8 +172,8 @@ class MultiLevelContrastiveHead(BaseModule):
             terms, pos, neg = [], [], []
             for t in target_levels(self.loss_mode, s, self.num_levels):
                 if t not in keys:
-                    k_mask = target_batch.level == t
-                    k = per_image_mean(target[k_mask], target_batch.src[k_mask], num_images)
+                    k_mask = t_level == t
+                    k = per_image_mean(target[k_mask], t_src[k_mask], num_images)
                     keys[t] = all_gather_with_grad(k)
                 terms.append(info_nce(q, keys[t], labels, temperature=self.temperature))
                 p, n = pair_similarity(q, keys[t], labels)

@@ -25,8 +25,11 @@ class InterpolatedPyramid(BaseModule):
         self.scale_factors = list(scale_factors)
         self.in_index = in_index
 
+    def level(self, inputs: Sequence[Tensor], index: int) -> Tensor:
+        """Output ``index`` alone (the others are not computed)."""
+        x, f = inputs[self.in_index], self.scale_factors[index]
+        return x if f == 1 else F.interpolate(x, scale_factor=f, mode='bilinear',
+                                              align_corners=False)
+
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        x = inputs[self.in_index]
-        return tuple(
-            x if f == 1 else F.interpolate(x, scale_factor=f, mode='bilinear', align_corners=False)
-            for f in self.scale_factors)
+        return tuple(self.level(inputs, i) for i in range(len(self.scale_factors)))

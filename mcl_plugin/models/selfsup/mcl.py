@@ -11,6 +11,8 @@ from ..utils.ema import MomentumEncoder
 from ..utils.montage import MontageBatch
 from .montage_base import MontageSupervisor
 
+TARGET_SCOPES = ('read-levels', 'all', 'read-montages')
+
 
 @MODELS.register_module()
 class MCL(MontageSupervisor):
@@ -42,6 +44,16 @@ class MCL(MontageSupervisor):
             see :class:`MontageSupervisor`.
         tile_bn_scope (str): ``'joint'`` (default) or the official ``'per_level'`` tile head +
             projector pass, see :class:`MontageSupervisor`.
+        target_scope (str): What the EMA target computes. ``'read-levels'`` (default): only
+            the tiles of the levels the loss reads (:attr:`MultiLevelContrastiveHead.
+            num_target_levels`; loss mode ``a``: level 0, i.e. P5 alone, no P2-P4 output convs
+            and no tile head on levels 1-3), with the backbone still run on every montage (the
+            official target's BatchNorm statistics). With ``tile_bn_scope='per_level'`` (the
+            official grouping) this computes the same numbers as ``'all'``; with ``'joint'`` the
+            target's tile head and projector normalise over the tiles the loss reads (the
+            "loss tiles" of the joint pass). ``'all'``: every tile of every level, as before.
+            ``'read-montages'``: also the backbone sees only the montages of the read levels
+            (faster; its BatchNorm statistics come from those montages alone).
         base_momentum (float): EMA momentum in mmengine's convention
             (``target = (1 - m) * target + m * online``), annealed to ``end_momentum`` by a
             cosine; the paper's 0.99 -> 1 is ``0.01 -> 0``.
@@ -68,6 +80,7 @@ class MCL(MontageSupervisor):
                  tile_pooler: dict = dict(type='TilePooler'),
                  bn_scope: str = 'joint',
                  tile_bn_scope: str = 'joint',
+                 target_scope: str = 'read-levels',
                  base_momentum: float = 0.01,
                  end_momentum: float = 0.,
                  pretrained: Optional[str] = None,
@@ -86,6 +99,9 @@ class MCL(MontageSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
+        if target_scope not in TARGET_SCOPES:
+            raise ValueError(f'target_scope must be one of {TARGET_SCOPES}, got {target_scope!r}')
+        self.target_scope = target_scope
         self.projector = MODELS.build(projector)
         self.target_net = MomentumEncoder(self.online_modules(), base_momentum, end_momentum)
 
@@ -96,20 +112,34 @@ class MCL(MontageSupervisor):
                     tile_head=self.tile_head,
                     projector=self.projector)
 
-    def embed_tiles(self, modules: Sequence[nn.Module],
-                    batches: Sequence[MontageBatch]) -> List[Tensor]:
+    def embed_tiles(self,
+                    modules: Sequence[nn.Module],
+                    batches: Sequence[MontageBatch],
+                    num_levels: Optional[int] = None) -> List[Tensor]:
         """Projected tile embeddings of every batch (passes set by ``bn_scope`` and
         ``tile_bn_scope``).
 
         Args:
             modules: ``(backbone, neck, tile_head, projector)``, online or target.
             batches: Montage batches (one per branch).
+            num_levels: Only levels ``[0, num_levels)`` (see :meth:`pooled_tiles`).
 
         Returns:
             list[Tensor]: ``(T_b, D)`` per batch, in the batch's tile order.
         """
         backbone, neck, tile_head, projector = modules
-        return self.pooled_tiles(backbone, neck, tile_head, batches, projector)
+        return self.pooled_tiles(backbone, neck, tile_head, batches, projector, num_levels)
+
+    @torch.no_grad()
+    def embed_target(self, batches: Sequence[MontageBatch]) -> List[Tensor]:
+        """The EMA target's embeddings of what the loss reads (``target_scope``)."""
+        modules = list(self.target_net.module.values())
+        if self.target_scope == 'all':
+            return self.embed_tiles(modules, batches)
+        num_levels = self.head.num_target_levels
+        if self.target_scope == 'read-montages':
+            return self.embed_tiles(modules, self.first_levels(batches, num_levels))
+        return self.embed_tiles(modules, batches, num_levels)
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
@@ -118,7 +148,7 @@ class MCL(MontageSupervisor):
         online = self.embed_tiles(list(self.online_modules().values()), batches)
         with torch.no_grad():
             self.target_net.update_parameters(self.online_modules())
-            target = self.embed_tiles(list(self.target_net.module.values()), batches)
+        target = self.embed_target(batches)
         losses = self.head.loss(online, target, batches)
         losses['ema_momentum'] = torch.tensor(self.target_net.current_momentum)
         return losses

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from mcl_plugin.registry import MODELS
 
 from ..utils.montage import MontageBatch, joint_montages
+from ..utils.pyramid import pyramid_outputs
 
 BN_SCOPES = ('joint', 'per_branch')
 TILE_BN_SCOPES = ('joint', 'per_level')
@@ -101,33 +102,58 @@ class MontageSupervisor(BaseSelfSupervisor):
                 start += batches[-1].num_montages
         return batches
 
+    def first_levels(self, batches: Sequence[MontageBatch],
+                     num_levels: int) -> List[MontageBatch]:
+        """``batches`` cut to levels ``[0, num_levels)``, laid out for their own backbone
+        pass(es) as :meth:`assemble` lays out full batches (``bn_scope``)."""
+        start, out = 0, []
+        for b in batches:
+            out.append(b.first_levels(num_levels, start=start))
+            if self.bn_scope == 'joint':
+                start += out[-1].num_montages
+        return out
+
     def pooled_tiles(self,
                      backbone: nn.Module,
                      neck: nn.Module,
                      tile_head: nn.Module,
                      batches: Sequence[MontageBatch],
-                     projector: Optional[Callable] = None) -> List[Tensor]:
+                     projector: Optional[Callable] = None,
+                     num_levels: Optional[int] = None) -> List[Tensor]:
         """Average-pooled tile-head features of every batch (projected if ``projector``).
 
         Backbone and neck run once on all batches or once per batch (``bn_scope``); the tile
-        head and projector once on all loss tiles or once per branch and level
-        (``tile_bn_scope``).
+        head and projector once on all pooled tiles or once per branch and level
+        (``tile_bn_scope``). The neck computes only the maps the pooled levels read
+        (:func:`~mcl_plugin.models.utils.pyramid_outputs`: for an FPN, no P2 when no level
+        reads it; the same numbers as the whole FPN).
 
         Args:
             backbone, neck, tile_head: Online or target modules.
             batches: Montage batches from :meth:`assemble`.
             projector: Optional module applied to the pooled ``(N, C)`` features, called like an
                 mmpretrain neck (``projector([x])[0]``).
+            num_levels: Embed only the tiles of levels ``[0, num_levels)`` (each batch's output
+                is then the first ``batch.tile_offsets[num_levels]`` rows of its tile order).
+                The backbone still sees every montage of ``batches`` and, with
+                ``tile_bn_scope='per_level'``, each level's pass still covers every montage, so
+                BatchNorm statistics are those of the full computation. Defaults to all levels.
 
         Returns:
             list[Tensor]: ``(T_b, C)`` (or projected ``(T_b, D)``) per batch, in the batch's
             tile order.
         """
+        L = batches[0].num_levels if num_levels is None else num_levels
+        needed = self.tile_pooler.feature_indices(L)
+
+        def pyramid(x: Tensor) -> List[Optional[Tensor]]:
+            return pyramid_outputs(neck, backbone(x), needed)
+
         if self.bn_scope == 'joint':
-            feats = neck(backbone(joint_montages(batches)))
+            feats = pyramid(joint_montages(batches))
             passes = [(feats, b) for b in batches]
         else:
-            passes = [(neck(backbone(joint_montages([b]))), b) for b in batches]
+            passes = [(pyramid(joint_montages([b])), b) for b in batches]
 
         def embed(tiles: Tensor) -> Tensor:
             x = F.adaptive_avg_pool2d(tile_head(tiles), 1).flatten(1)
@@ -140,9 +166,9 @@ class MontageSupervisor(BaseSelfSupervisor):
                 # statistics end up as the official code's
                 levels = {
                     s: embed(self.tile_pooler.grid_tiles(f, b, s))[self.tile_pooler.grid_rows(b, s)]
-                    for s in reversed(range(b.num_levels))
+                    for s in reversed(range(L))
                 }
-                out.append(torch.cat([levels[s] for s in range(b.num_levels)]))
+                out.append(torch.cat([levels[s] for s in range(L)]))
             return out
-        tiles = [self.tile_pooler(f, b) for f, b in passes]
+        tiles = [self.tile_pooler(f, b, num_levels=L) for f, b in passes]
         return list(embed(torch.cat(tiles)).split([t.shape[0] for t in tiles]))

@@ -18,3 +18,5 @@ from .roi_pool import (SOCO_SCALE_THRESHOLDS, MultiLevelRoIPooler,  # noqa: E402
                        assign_levels_by_scale, boxes_to_rois, roi_align_cfg)
 __all__ += ['SOCO_SCALE_THRESHOLDS', 'MultiLevelRoIPooler', 'assign_levels_by_scale',
             'boxes_to_rois', 'roi_align_cfg']
+from .pyramid import pyramid_outputs  # noqa: E402
+__all__ += ['pyramid_outputs']

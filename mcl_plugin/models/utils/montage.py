@@ -183,6 +183,23 @@ class MontageBatch:
         """Montages of all levels (rows this batch takes in the joint feature batch)."""
         return sum(m.shape[0] for m in self.montages)
 
+    def first_levels(self, num_levels: int, start: int = 0) -> 'MontageBatch':
+        """The batch cut to levels ``[0, num_levels)`` (a prefix of the tile order), its
+        montages placed from row ``start`` of a joint feature batch."""
+        n = self.tile_offsets[num_levels]
+        return MontageBatch(
+            montages=self.montages[:num_levels],
+            src_index=self.src_index[:num_levels],
+            src=self.src[:n],
+            level=self.level[:n],
+            montage=self.montage[:n],
+            row=self.row[:n],
+            col=self.col[:n],
+            boxes=self.boxes[:n],
+            num_images=self.num_images,
+            num_padded=self.num_padded[:num_levels],
+            start=start)
+
     def level_slice(self, level: int) -> slice:
         """Slice of the tile axis that holds the tiles of ``level``."""
         return slice(self.tile_offsets[level], self.tile_offsets[level + 1])

@@ -1,5 +1,5 @@
 """Level assignment and tile pooling: read each montage tile from its feature level."""
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from mmdet.models.roi_heads.roi_extractors import BaseRoIExtractor
@@ -68,13 +68,19 @@ class TilePooler(BaseRoIExtractor):
             raise ValueError(f'level_to_feat={self.level_to_feat} has no entry for level {level}')
         return self.level_to_feat[level]
 
-    def forward(self, feats: Sequence[Tensor], batch: MontageBatch) -> Tensor:
+    def forward(self,
+                feats: Sequence[Optional[Tensor]],
+                batch: MontageBatch,
+                num_levels: Optional[int] = None) -> Tensor:
         """Pool the tiles of ``batch`` from ``feats``.
 
         Args:
-            feats (Sequence[Tensor]): Feature maps of a joint backbone pass; the montages of
-                ``batch`` are rows :meth:`MontageBatch.montage_rows` of every map.
+            feats (Sequence[Tensor | None]): Feature maps of a joint backbone pass; the
+                montages of ``batch`` are rows :meth:`MontageBatch.montage_rows` of every map.
+                Maps no pooled level reads may be ``None`` (:func:`pyramid_outputs`).
             batch (MontageBatch): The montages, their tile RoIs and levels.
+            num_levels (int, optional): Pool only the tiles of levels ``[0, num_levels)``, the
+                first ``batch.tile_offsets[num_levels]`` tiles. Defaults to every level.
 
         Returns:
             Tensor: ``(T, C, out_size, out_size)`` in the tile order of ``batch``.
@@ -82,7 +88,12 @@ class TilePooler(BaseRoIExtractor):
         if len(feats) != len(self.featmap_strides):
             raise ValueError(f'TilePooler got {len(feats)} feature maps but featmap_strides='
                              f'{self.featmap_strides}')
-        return torch.cat([self._pool_level(feats, batch, s) for s in range(batch.num_levels)])
+        L = batch.num_levels if num_levels is None else num_levels
+        return torch.cat([self._pool_level(feats, batch, s) for s in range(L)])
+
+    def feature_indices(self, num_levels: int) -> List[int]:
+        """Indices of the feature maps that serve levels ``[0, num_levels)``."""
+        return sorted({self.feature_index(s) for s in range(num_levels)})
 
     def _pool_level(self, feats: Sequence[Tensor], batch: MontageBatch, level: int) -> Tensor:
         rows = batch.montage_rows(level)

@@ -116,14 +116,21 @@ MODE_PAIRS = dict(a={0: [0], 1: [0]}, b={0: [0], 1: [1]}, c={0: [0], 1: [0]},
                   d={0: [0, 1], 1: [0, 1]})
 
 
+# target levels the loss reads at S = 2: mode a and c read level 0 only
+READ_LEVELS = dict(a=1, b=2, c=1, d=2)
+
+
+@pytest.mark.parametrize('target_scope', ['read-levels', 'all'])
 @pytest.mark.parametrize('mode', ['a', 'b', 'c', 'd'])
-def test_each_loss_mode_matches_a_reference_computation(message_hub, mode):
+def test_each_loss_mode_matches_a_reference_computation(message_hub, mode, target_scope):
     """S = 2, montages in batch order: every level's loss recomputed without the plugin's
     montage, pooling and head code: montages tiled by hand, FPN cells cropped by slicing,
-    InfoNCE written out, both directions summed."""
+    InfoNCE written out, both directions summed. The joint tile-head pass (train-mode BN) of
+    the target covers the tiles of the levels the loss reads (``'read-levels'``) or all."""
     B, S, T, k = 8, 2, 0.2, 2
     cfg = mcl_cfg(num_levels=S, mode=mode, pe='lpe')
     cfg['assembler'] = dict(type='MontageAssembler', shuffle=False)
+    cfg['target_scope'] = target_scope
     model = MODELS.build(cfg)
     views = _views(S, B=B)
     losses = model.loss(views, [])
@@ -148,9 +155,15 @@ def test_each_loss_mode_matches_a_reference_computation(message_hub, mode):
             cells += [p4[r0 + B + m, :, i * k:(i + 1) * k, j * k:(j + 1) * k][None]
                       for m in range(B // 4) for i in range(2) for j in range(2)]
         pooled = model.tile_head(torch.cat(cells)).mean((2, 3))
-        z = model.projector([pooled])[0].view(2, S, B, -1)  # branch, level, image
+        online = model.projector([pooled])[0].view(2, S, B, -1)  # branch, level, image
         # the target is an exact copy of the online network at the first step
-        q = [model.head.predictor([z[a].flatten(0, 1)])[0].view(S, B, -1) for a in range(2)]
+        q = [model.head.predictor([online[a].flatten(0, 1)])[0].view(S, B, -1)
+             for a in range(2)]
+        L = READ_LEVELS[mode] if target_scope == 'read-levels' else S
+        per_branch = len(cells) // 2  # [P5 of the level-0 montages] + one entry per P4 cell
+        read = torch.cat([torch.cat(cells[i:i + (1 if L == 1 else per_branch)])
+                          for i in (0, per_branch)])
+        z = model.projector([model.tile_head(read).mean((2, 3))])[0].view(2, L, B, -1)
 
     def nce(query, keys):
         logits = F.normalize(query, dim=1) @ F.normalize(keys, dim=1).t() / T
@@ -184,3 +197,75 @@ def test_c4_variant_with_res5_head(message_hub):
     total.backward()
     assert model.tile_head.layer4[0].conv1.weight.grad is not None
     assert 'tile_head.layer4.0.conv1.weight' in model.state_dict()
+
+
+def _loss_and_grads(model, views, seed=3):
+    torch.manual_seed(seed)
+    model.zero_grad()
+    losses = model.loss(views, [])
+    total = sum(v for k, v in losses.items() if k.startswith('loss'))
+    total.backward()
+    return total.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                            if p.grad is not None}
+
+
+def _calls(module):
+    """Count the forward calls of ``module``."""
+    counter = [0]
+    module.register_forward_hook(lambda *_: counter.__setitem__(0, counter[0] + 1))
+    return counter
+
+
+@pytest.mark.parametrize('bn_scope', ['joint', 'per_branch'])
+def test_lean_target_is_exact_with_the_official_tile_bn_scope(message_hub, bn_scope):
+    """Mode a reads the target's level 0 only: with per-level tile-head passes (the official
+    grouping) the lean target computes the same loss and gradients as the full one, while its
+    FPN skips the P2-P4 output convs and its tile head runs on one level instead of four."""
+    S, views = 4, _views(4, B=16, size=64)
+    cfg = dict(mcl_cfg(num_levels=S), bn_scope=bn_scope, tile_bn_scope='per_level')
+    runs = {}
+    for scope in ('all', 'read-levels'):
+        torch.manual_seed(0)
+        model = MODELS.build(dict(cfg, target_scope=scope))
+        model.init_weights()
+        target = model.target_net.module
+        p2 = _calls(target['neck'].fpn_convs[0])
+        p5 = _calls(target['neck'].fpn_convs[3])
+        head = _calls(target['tile_head'])
+        runs[scope] = _loss_and_grads(model, views)
+        runs[scope] += (p2[0], p5[0], head[0])
+    (l_all, g_all, p2_all, p5_all, h_all), (l_lean, g_lean, p2_lean, p5_lean, h_lean) = (
+        runs['all'], runs['read-levels'])
+    assert torch.allclose(l_all, l_lean, rtol=1e-6), (l_all, l_lean)
+    assert g_all.keys() == g_lean.keys() and len(g_all) > 60
+    for name in g_all:
+        assert torch.allclose(g_all[name], g_lean[name], rtol=1e-4, atol=1e-6), name
+    passes = 1 if bn_scope == 'joint' else 2
+    assert (p2_all, p5_all, h_all) == (passes, passes, 2 * S)  # per_level: per branch and level
+    assert (p2_lean, p5_lean, h_lean) == (0, passes, 2)
+
+
+def test_target_scope_read_montages_runs_the_target_backbone_on_level_0_only(message_hub):
+    S, B = 3, 16
+    model = MODELS.build(dict(mcl_cfg(num_levels=S), target_scope='read-montages'))
+    model.init_weights()
+    seen = []
+    model.target_net.module['backbone'].register_forward_hook(
+        lambda m, args, out: seen.append(args[0].shape[0]))
+    online = []
+    model.backbone.register_forward_hook(lambda m, args, out: online.append(args[0].shape[0]))
+    loss, grads = _loss_and_grads(model, _views(S, B=B))
+    assert torch.isfinite(loss) and grads
+    assert seen == [2 * B]  # the level-0 montages (one image each) of both branches
+    assert online == [2 * (B + B // 4 + 1)]  # levels 0-2: 16 + 4 + 1 montages per branch
+    # it changes the target's BatchNorm statistics, hence the loss
+    views = _views(S, B=B)
+    totals = []
+    for scope in ('read-levels', 'read-montages'):
+        torch.manual_seed(0)
+        m = MODELS.build(dict(mcl_cfg(num_levels=S), target_scope=scope))
+        m.init_weights()
+        totals.append(_loss_and_grads(m, views)[0])
+    assert not torch.allclose(totals[0], totals[1], rtol=1e-4), totals
+    with pytest.raises(ValueError, match='target_scope must be one of'):
+        MODELS.build(dict(mcl_cfg(), target_scope='lean'))
