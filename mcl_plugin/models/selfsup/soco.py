@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from mcl_plugin.registry import MODELS
 
 from ..utils.ema import MomentumEncoder
+from ..utils.pyramid import pyramid_outputs
 from ..utils.roi_pool import boxes_to_rois
 
 #: A box set: ``(view, partner)``. V1 has one box set per partner view when the views have their
@@ -121,8 +122,11 @@ class SoCo(BaseSelfSupervisor):
             x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return modules['projector']([x])[0]
 
-    def embed(self, modules: Mapping[str, nn.Module], image: Tensor,
-              rois: Union[Tensor, Sequence[Tensor]]) -> Union[Tensor, List[Tensor]]:
+    def embed(self,
+              modules: Mapping[str, nn.Module],
+              image: Tensor,
+              rois: Union[Tensor, Sequence[Tensor]],
+              read_levels_only: bool = False) -> Union[Tensor, List[Tensor]]:
         """Projected embeddings of the rois of one view (one backbone pass).
 
         Args:
@@ -130,6 +134,10 @@ class SoCo(BaseSelfSupervisor):
             image (Tensor): ``(B, 3, H, W)`` view.
             rois (Tensor | Sequence[Tensor]): ``(R, 5)`` rois in the view's pixels, or several
                 box sets of the view.
+            read_levels_only (bool): Compute only the pyramid levels the rois are assigned to
+                (:func:`~mcl_plugin.models.utils.pyramid_outputs`; the same numbers). For the
+                target, which needs no gradient: online, the unread levels must stay in the
+                graph (mmdet's zero term) for DDP. Ignored with ``pool_all_levels``.
 
         Returns:
             Tensor | list[Tensor]: per box set ``(R, D)`` (one level per roi, one head batch
@@ -137,7 +145,11 @@ class SoCo(BaseSelfSupervisor):
             level, one head batch per set and level).
         """
         sets = [rois] if isinstance(rois, Tensor) else list(rois)
-        feats = modules['neck'](modules['backbone'](image))
+        needed = None
+        if read_levels_only and not self.pool_all_levels:
+            num_maps = len(self.roi_pooler.featmap_strides)
+            needed = self.roi_pooler.map_roi_levels(torch.cat(sets), num_maps).unique().tolist()
+        feats = pyramid_outputs(modules['neck'], modules['backbone'](image), needed)
         if self.pool_all_levels:
             out = [
                 torch.stack([self.project(modules, x) for x in
@@ -217,7 +229,7 @@ class SoCo(BaseSelfSupervisor):
 
         online = run(lambda img, rois: self.embed(self.online_modules(), img, rois), online_sets)
         self.target_net.update_parameters(self.online_modules())
-        target = run(lambda img, rois: self.target_net(self.embed, img, rois), target_sets)
+        target = run(lambda img, rois: self.target_net(self.embed, img, rois, True), target_sets)
         if self.pool_all_levels:
             levels = {k: self.roi_pooler.map_roi_levels(r, len(self.roi_pooler.featmap_strides))
                       for k, (r, _) in sets.items()}

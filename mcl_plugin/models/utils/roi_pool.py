@@ -111,8 +111,20 @@ class MultiLevelRoIPooler(SingleRoIExtractor):
         if len(feats) != len(self.featmap_strides):
             raise ValueError(f'MultiLevelRoIPooler got {len(feats)} feature maps but '
                              f'featmap_strides={self.featmap_strides}')
-        self.out_channels = feats[0].shape[1]
-        return super().forward(feats, rois)
+        if all(f is not None for f in feats):
+            self.out_channels = feats[0].shape[1]
+            return super().forward(feats, rois)
+        # only the assigned levels' maps were computed (pyramid_outputs; a no-gradient pass,
+        # so mmdet's zero term for the unused levels is not needed)
+        levels = self.map_roi_levels(rois, len(feats))
+        ref = next(f for f in feats if f is not None)
+        out = ref.new_zeros(rois.shape[0], ref.shape[1], self.out_size, self.out_size)
+        for i in levels.unique().tolist():
+            if feats[i] is None:
+                raise ValueError(f'rois are assigned to level {i}, whose map was not computed')
+            mask = levels == i
+            out[mask] = self.roi_layers[i](feats[i], rois[mask].to(feats[i].dtype))
+        return out
 
     def pool_every_level(self, feats: Sequence[Tensor], rois: Tensor,
                          img_shape: Sequence[int]) -> List[Tensor]:

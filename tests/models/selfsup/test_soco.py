@@ -266,3 +266,25 @@ def test_demo_checkpoint_hands_over_to_mask_rcnn(tmp_path):
                        model.tile_head.shared_fcs[0].weight)
     assert torch.equal(out['neck.fpn_convs.3.conv.weight'], model.neck.fpn_convs[3].conv.weight)
     assert not any(k.startswith(('projector', 'head.', 'target_net')) for k in out)
+
+
+def test_target_computes_only_the_levels_of_its_boxes(message_hub):
+    """The target pass reads only the FPN maps its rois are assigned to (issue 19): same
+    embeddings as the whole FPN, and the output convs of the other levels do not run."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_fpn_cfg())
+    model.init_weights()
+    modules = model.target_net.module
+    img = torch.randn(2, 3, 64, 64)
+    rois = torch.tensor([[0, 2., 2., 62., 62.], [1, 4., 4., 60., 58.], [1, 0., 0., 40., 40.]])
+    levels = model.roi_pooler.map_roi_levels(rois, 4).unique().tolist()
+    assert levels and len(levels) < 4
+    calls = [0] * 4
+    for i, conv in enumerate(modules['neck'].fpn_convs):
+        conv.register_forward_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+    with torch.no_grad():
+        full = model.embed(modules, img, rois)
+        assert calls == [1] * 4
+        lean = model.embed(modules, img, rois, read_levels_only=True)
+    assert torch.equal(full, lean)
+    assert calls == [1 + (i in levels) for i in range(4)]
