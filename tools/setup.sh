@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Creates the project's virtual environment with the OpenMMLab stack mcl_plugin is tested on:
 #   torch 2.14.1 + torchvision 0.29.1, mmcv 2.1.0 with compiled ops (built from the PyPI sdist,
-#   patched for C++20), mmengine 0.10.7, mmdet 3.3.0, mmpretrain 1.2.0, openmim 0.3.9, and the
-#   plugin in editable (develop) mode.
+#   patched for C++20), mmengine 0.10.7, mmdet 3.3.0, mmpretrain 1.2.0, openmim 0.3.9 (without
+#   its opendatalab dataset downloader), setuptools 79, and the plugin in editable (develop) mode.
 #
 # Idempotent: a ready environment is recognised by a stamp and the script returns in seconds.
 # The compiled mmcv wheel is cached in $MCL_CACHE/wheels/<torch>-<python abi>/ and reused by
@@ -68,9 +68,19 @@ if ! "$VENV/bin/python" -c "import torch, torchvision, sys; sys.exit(torch.__ver
   "${PIP[@]}" install "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \
     || die "pip could not install torch==$TORCH_VERSION torchvision==$TORCHVISION_VERSION (see the pip error above)"
 fi
-# Build helpers. openmim's dependencies pin setuptools~=60.2 (which still has pkg_resources, used
-# by mmcv's setup.py and by mim); install it first so every later step sees the same version.
-"${PIP[@]}" install 'setuptools>=60.2,<61' wheel ninja psutil
+# Build helpers. setuptools: >= 77.0.3 is what torch 2.14.1 requires; < 80 keeps pkg_resources
+# (imported by mmcv's setup.py and by mim) and the legacy `setup.py develop` (egg-link) that lets
+# `mim train mcl_plugin` find mcl_plugin/.mim. openmim's own dependency chain (opendatalab ->
+# openxlab) pins setuptools~=60.2, which made pip print a resolver ERROR against torch: mim never
+# imports opendatalab (only `mim download` of datasets would need it), so openmim is installed
+# below with --no-deps plus its real runtime dependencies, and a venv made by an older version of
+# this script loses opendatalab/openxlab here, before setuptools moves.
+for pkg in opendatalab openxlab; do
+  if "$VENV/bin/python" -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$pkg" 2>/dev/null; then
+    "${PIP[@]}" uninstall -y "$pkg"
+  fi
+done
+"${PIP[@]}" install 'setuptools>=77.0.3,<80' wheel ninja psutil
 
 # ---- mmcv with compiled ops, from a wheel cached per torch version / python ABI -------------
 ABI=$("$VENV/bin/python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
@@ -126,8 +136,17 @@ fi
 
 # ---- the rest of the stack and the plugin -----------------------------------------------------
 say "installing mmengine / mmdet / mmpretrain / openmim / test tools"
-"${PIP[@]}" install --no-build-isolation "mmcv==$MMCV_VERSION" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
-  || die "pip could not install requirements/runtime.txt (see the pip error above)"
+# requirements/runtime.txt without openmim (see the setuptools note above), plus openmim's runtime
+# dependencies except opendatalab; then openmim itself with --no-deps (pip skips its conflict
+# report with --no-deps, so the missing opendatalab is not reported).
+OPENMIM=$(grep -E '^openmim' "$ROOT/requirements/runtime.txt" | cut -d'#' -f1 | tr -d ' ')
+RUNTIME_REQS=$(mktemp "$CACHE/runtime-without-openmim.XXXXXX")
+grep -vE '^openmim' "$ROOT/requirements/runtime.txt" > "$RUNTIME_REQS"
+"${PIP[@]}" install --no-build-isolation "mmcv==$MMCV_VERSION" -r "$RUNTIME_REQS" -r "$ROOT/requirements/tests.txt" \
+    click colorama model-index pandas requests rich tabulate \
+  || { rm -f "$RUNTIME_REQS"; die "pip could not install requirements/runtime.txt (see the pip error above)"; }
+rm -f "$RUNTIME_REQS"
+"${PIP[@]}" install --no-deps "${OPENMIM:-openmim}" || die "pip could not install ${OPENMIM:-openmim}"
 # SoCo's selective search needs cv2.ximgproc (opencv-contrib). mmcv/mmdet pull opencv-python,
 # which provides the same cv2 package without it: install the contrib build last, over it.
 "${PIP[@]}" install --no-deps --force-reinstall "$(grep -E '^opencv-contrib-python-headless' "$ROOT/requirements/opencv.txt")"
