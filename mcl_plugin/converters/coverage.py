@@ -13,7 +13,7 @@ embedding, EMA copy ...) are listed by reason below the table.
 import re
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 Shape = Tuple[int, ...]
 
@@ -96,7 +96,8 @@ class CoverageReport:
               mismatched: Mapping[str, Tuple[str, Shape]],
               unexpected: Mapping[str, Optional[str]],
               dropped: Optional[Mapping[str, List[str]]] = None,
-              notes: Optional[List[str]] = None) -> 'CoverageReport':
+              notes: Optional[List[str]] = None,
+              module_fn: Callable[[str], str] = module_of) -> 'CoverageReport':
         """Assemble a report from the outcome of a mapping.
 
         Args:
@@ -108,6 +109,8 @@ class CoverageReport:
                 to (None when no rule covered it).
             dropped (Mapping[str, list[str]], optional): Reason -> source keys.
             notes (list[str], optional): Free-form notes.
+            module_fn (Callable[[str], str]): Row of a target key; defaults to
+                :func:`module_of` (mmdet names). The detectron2 export passes its own.
 
         Returns:
             CoverageReport: The report.
@@ -115,7 +118,7 @@ class CoverageReport:
         rows: Dict[str, ModuleCoverage] = OrderedDict()
         matched = set(matched)
         for key, shape in target_shapes.items():
-            row = rows.setdefault(module_of(key), ModuleCoverage(module_of(key)))
+            row = rows.setdefault(module_fn(key), ModuleCoverage(module_fn(key)))
             row.target_keys.append(key)
             if key in matched:
                 row.matched.append(key)
@@ -125,7 +128,7 @@ class CoverageReport:
             else:
                 row.missing.append(key)
         for src_key, tgt_key in unexpected.items():
-            name = module_of(tgt_key) if tgt_key is not None else '(unmapped)'
+            name = module_fn(tgt_key) if tgt_key is not None else '(unmapped)'
             rows.setdefault(name, ModuleCoverage(name)).unexpected.append(src_key)
         return cls(title, list(rows.values()), dict(dropped or {}), list(notes or []))
 

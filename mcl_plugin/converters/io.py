@@ -11,7 +11,7 @@ import os
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Tuple
+from typing import Callable, Dict, List, Mapping, Tuple
 
 import torch
 
@@ -124,11 +124,13 @@ def load_source_checkpoint(path: str, trust: bool = False) -> Tuple[StateDict, D
     return state, meta, notes
 
 
-def check_output_path(src: str, dst: str) -> None:
+def check_output_path(src: str, dst: str, suffix: str = '_mmdet.pth') -> None:
     """Refuse an output path that would overwrite the source or cannot be a file.
 
     The source is compared by identity (``os.path.samefile`` when ``dst`` exists, so symlinks,
     hard links and ``./x.pth`` vs ``x.pth`` are all caught; resolved real paths otherwise).
+    ``suffix`` ends the output names the messages suggest (``'_detectron2.pkl'`` for the
+    detectron2 export).
 
     Raises:
         ConversionError: Naming the clash and what to do.
@@ -140,23 +142,29 @@ def check_output_path(src: str, dst: str) -> None:
             f'the output {dst!r} is the source checkpoint {src!r} itself (same file): writing it '
             'would replace the pre-training checkpoint (EMA target, optimizer, RNG states) by the '
             'detector weights. Choose another output path, e.g. '
-            f'{osp.splitext(dst)[0] + "_mmdet.pth"!r}. Nothing was written.')
+            f'{osp.splitext(dst)[0] + suffix!r}. Nothing was written.')
     if osp.isdir(dst):
-        raise ConversionError(
-            f'the output {dst!r} is a directory; give a file path such as '
-            f'{osp.join(dst, osp.splitext(osp.basename(src))[0] + "_mmdet.pth")!r}. '
-            'Nothing was written.')
+        raise ConversionError(f'the output {dst!r} is a directory; give a file path such as '
+                              f'{osp.join(dst, osp.splitext(osp.basename(src))[0] + suffix)!r}. '
+                              'Nothing was written.')
     parent = osp.dirname(osp.abspath(dst))
     if osp.exists(parent) and not osp.isdir(parent):
         raise ConversionError(f'the output {dst!r} lies under {parent!r}, which is a file, not a '
                               'directory. Nothing was written.')
 
 
-def write_checkpoint(checkpoint: Dict, src: str, dst: str) -> None:
+def write_checkpoint(checkpoint: Dict,
+                     src: str,
+                     dst: str,
+                     save: Callable[[Dict, str], None] = torch.save,
+                     suffix: str = '_mmdet.pth') -> None:
     """Write ``checkpoint`` to ``dst`` atomically (a temporary file, then a rename), after
-    checking again that ``dst`` is not the source ``src`` (:func:`check_output_path`)."""
-    check_output_path(src, dst)  # again: the path may have changed while we worked
+    checking again that ``dst`` is not the source ``src`` (:func:`check_output_path`).
+
+    ``save(checkpoint, path)`` writes the file (``torch.save``; the detectron2 export passes a
+    plain pickle writer); ``suffix``: see :func:`check_output_path`."""
+    check_output_path(src, dst, suffix)  # again: the path may have changed while we worked
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
     tmp = f'{dst}.tmp{os.getpid()}'
-    torch.save(checkpoint, tmp)
+    save(checkpoint, tmp)
     os.replace(tmp, dst)
