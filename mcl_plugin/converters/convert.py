@@ -145,6 +145,11 @@ def _lateral_in_channels(shapes: Mapping[str, Shape], prefix: str) -> List[int]:
         channels.append(int(shape[1]))
 
 
+def _level_pattern(rule: MappingRule) -> 're.Pattern[str]':
+    """``{target}lateral_convs.{i}.*`` / ``fpn_convs.{i}.*`` keys, level in group 2."""
+    return re.compile(r'^%s(lateral_convs|fpn_convs)\.(\d+)\.(.+)$' % re.escape(rule.target))
+
+
 def _fpn_levels(rule: MappingRule, source: Mapping[str, Shape],
                 target: Mapping[str, Shape]) -> Optional[Tuple[KeyFn, str]]:
     """Re-index FPN levels when the target FPN starts at a later backbone stage.
@@ -166,9 +171,9 @@ def _fpn_levels(rule: MappingRule, source: Mapping[str, Shape],
                          len(src_in) - len(tgt_in) + 1) if src_in[o:o + len(tgt_in)] == tgt_in
     ]
     if not offsets:
-        return None
+        return _fpn_starts_later(rule, src_in, tgt_in)
     offset, n_src, n_tgt = offsets[0], len(src_in), len(tgt_in)
-    pattern = re.compile(r'^%s(lateral_convs|fpn_convs)\.(\d+)\.(.+)$' % re.escape(rule.target))
+    pattern = _level_pattern(rule)
 
     def key_fn(key: str) -> Optional[str]:
         match = pattern.match(key)
@@ -182,6 +187,29 @@ def _fpn_levels(rule: MappingRule, source: Mapping[str, Shape],
     note = (f'FPN levels re-aligned: source lateral/fpn convs {offset}..{offset + n_tgt - 1} '
             f'-> target 0..{n_tgt - 1} (the target FPN starts at a later stage, in_channels '
             f'{tgt_in}; the source has {src_in})')
+    return key_fn, note
+
+
+def _fpn_starts_later(rule: MappingRule, src_in: List[int],
+                      tgt_in: List[int]) -> Optional[Tuple[KeyFn, str]]:
+    """The reverse case: the pre-trained FPN starts at a later stage than the target's (an MCL
+    run with S <= 3 levels builds P3-P5 only, ``start_level=1``): source level ``i`` is target
+    level ``i + shift``; the target's first ``shift`` levels keep their initialisation."""
+    shift = len(tgt_in) - len(src_in)
+    if shift <= 0 or tgt_in[shift:] != src_in:
+        return None
+    pattern = _level_pattern(rule)
+
+    def key_fn(key: str) -> Optional[str]:
+        match = pattern.match(key)
+        if match is None:
+            return key
+        return f'{rule.target}{match.group(1)}.{int(match.group(2)) + shift}.{match.group(3)}'
+
+    note = (f'FPN levels re-aligned: source lateral/fpn convs 0..{len(src_in) - 1} -> target '
+            f'{shift}..{len(tgt_in) - 1} (the pre-trained FPN starts at a later stage, in_channels '
+            f'{src_in}; the target has {tgt_in}); target levels 0..{shift - 1} keep their '
+            'initialisation (no pre-training level read them)')
     return key_fn, note
 
 

@@ -44,6 +44,8 @@ class MCL(MontageSupervisor):
             see :class:`MontageSupervisor`.
         tile_bn_scope (str): ``'joint'`` (default) or the official ``'per_level'`` tile head +
             projector pass, see :class:`MontageSupervisor`.
+        pyramid_rows (str): ``'all'`` (default) or ``'read'``: each FPN output conv only on
+            the montages it serves, see :class:`MontageSupervisor`.
         target_scope (str): What the EMA target computes. ``'read-levels'`` (default): only
             the tiles of the levels the loss reads (:attr:`MultiLevelContrastiveHead.
             num_target_levels`; loss mode ``a``: level 0, i.e. P5 alone, no P2-P4 output convs
@@ -80,6 +82,7 @@ class MCL(MontageSupervisor):
                  tile_pooler: dict = dict(type='TilePooler'),
                  bn_scope: str = 'joint',
                  tile_bn_scope: str = 'joint',
+                 pyramid_rows: str = 'all',
                  target_scope: str = 'read-levels',
                  base_momentum: float = 0.01,
                  end_momentum: float = 0.,
@@ -96,6 +99,7 @@ class MCL(MontageSupervisor):
             tile_pooler=tile_pooler,
             bn_scope=bn_scope,
             tile_bn_scope=tile_bn_scope,
+            pyramid_rows=pyramid_rows,
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)

@@ -13,6 +13,7 @@ from ..utils.pyramid import pyramid_outputs
 
 BN_SCOPES = ('joint', 'per_branch')
 TILE_BN_SCOPES = ('joint', 'per_level')
+PYRAMID_ROWS = ('all', 'read')
 
 
 class MontageSupervisor(BaseSelfSupervisor):
@@ -41,6 +42,13 @@ class MontageSupervisor(BaseSelfSupervisor):
             (official ``DetConvGpNonLinearHead.forward``, ``necks.py:437-465``). The layers are
             shared across levels (one set of BN parameters and running statistics, updated
             once per level), so checkpoints keep their keys.
+        pyramid_rows (str): Which montages each FPN output conv runs on. ``'all'`` (default):
+            every montage, as ``mmdet.FPN``. ``'read'`` (``tile_bn_scope='joint'`` only): the
+            output conv of level ``s``'s map runs only on the montages of level ``s``, the only
+            ones whose tiles it serves (at S = 4, batch 32: P2's 3x3 conv on 2 of 86 montages).
+            The tiles get the same values, except that an FPN with BatchNorm then normalises
+            each output over the montages it serves: a named variant, not the official
+            statistics.
     """
 
     num_branches: int = 1
@@ -55,6 +63,7 @@ class MontageSupervisor(BaseSelfSupervisor):
                  tile_pooler: dict = dict(type='TilePooler'),
                  bn_scope: str = 'joint',
                  tile_bn_scope: str = 'joint',
+                 pyramid_rows: str = 'all',
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -65,6 +74,11 @@ class MontageSupervisor(BaseSelfSupervisor):
         if tile_bn_scope not in TILE_BN_SCOPES:
             raise ValueError(f'tile_bn_scope must be one of {TILE_BN_SCOPES}, '
                              f'got {tile_bn_scope!r}')
+        if pyramid_rows not in PYRAMID_ROWS:
+            raise ValueError(f'pyramid_rows must be one of {PYRAMID_ROWS}, got {pyramid_rows!r}')
+        if pyramid_rows == 'read' and tile_bn_scope != 'joint':
+            raise ValueError("pyramid_rows='read' needs tile_bn_scope='joint': the per-level "
+                             'tile-head pass reads every montage on every level')
         head = dict(head, num_levels=num_levels) if isinstance(head, dict) else head
         super().__init__(
             backbone=backbone,
@@ -76,6 +90,7 @@ class MontageSupervisor(BaseSelfSupervisor):
         self.num_levels = num_levels
         self.bn_scope = bn_scope
         self.tile_bn_scope = tile_bn_scope
+        self.pyramid_rows = pyramid_rows
         self.assembler = MODELS.build(assembler)
         self.tile_pooler = MODELS.build(tile_pooler)
         self.tile_head = MODELS.build(tile_head)
@@ -146,14 +161,21 @@ class MontageSupervisor(BaseSelfSupervisor):
         L = batches[0].num_levels if num_levels is None else num_levels
         needed = self.tile_pooler.feature_indices(L)
 
-        def pyramid(x: Tensor) -> List[Optional[Tensor]]:
-            return pyramid_outputs(neck, backbone(x), needed)
+        def pyramid(x: Tensor, group: Sequence[MontageBatch]) -> List[Optional[Tensor]]:
+            rows = None
+            if self.pyramid_rows == 'read':
+                rows = {}
+                for s in range(L):
+                    r = [torch.arange(b.montage_rows(s).start, b.montage_rows(s).stop,
+                                      device=x.device) for b in group]
+                    rows[self.tile_pooler.feature_index(s)] = torch.cat(r)
+            return pyramid_outputs(neck, backbone(x), needed, rows)
 
         if self.bn_scope == 'joint':
-            feats = pyramid(joint_montages(batches))
+            feats = pyramid(joint_montages(batches), batches)
             passes = [(feats, b) for b in batches]
         else:
-            passes = [(pyramid(joint_montages([b])), b) for b in batches]
+            passes = [(pyramid(joint_montages([b]), [b]), b) for b in batches]
 
         def embed(tiles: Tensor) -> Tensor:
             x = F.adaptive_avg_pool2d(tile_head(tiles), 1).flatten(1)

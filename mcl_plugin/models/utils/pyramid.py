@@ -1,5 +1,5 @@
 """Compute only the pyramid levels a loss reads (the lean target / online passes)."""
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 import torch.nn.functional as F
 from mmdet.models.necks import FPN
@@ -8,8 +8,10 @@ from torch import Tensor, nn
 from ..necks.interpolated_pyramid import InterpolatedPyramid
 
 
-def pyramid_outputs(neck: nn.Module, inputs: Sequence[Tensor],
-                    needed: Optional[Iterable[int]] = None) -> List[Optional[Tensor]]:
+def pyramid_outputs(neck: nn.Module,
+                    inputs: Sequence[Tensor],
+                    needed: Optional[Iterable[int]] = None,
+                    rows: Optional[Mapping[int, Tensor]] = None) -> List[Optional[Tensor]]:
     """Outputs ``needed`` of ``neck(inputs)``; the other entries are ``None``.
 
     For an mmdet :class:`~mmdet.models.necks.FPN` without extra levels, output ``i`` depends
@@ -21,15 +23,24 @@ def pyramid_outputs(neck: nn.Module, inputs: Sequence[Tensor],
     :class:`InterpolatedPyramid` resizes only the needed outputs. Any other neck (or an FPN with
     extra levels) runs whole: its outputs are exact, only nothing is saved.
 
+    With ``rows``, an FPN's output conv ``i`` runs only on the batch rows ``rows[i]`` (e.g. the
+    montages whose tiles read that level); the other rows of output ``i`` are zeros. Convolutions
+    treat rows independently, so the read rows are exact unless the output convs have
+    BatchNorm, whose batch statistics then come from those rows alone.
+
     Args:
         neck (nn.Module): The pyramid.
         inputs (Sequence[Tensor]): Backbone outputs.
         needed (Iterable[int], optional): Output indices to compute. Defaults to all.
+        rows (Mapping[int, Tensor], optional): Output index -> batch rows its output conv
+            runs on (FPN only). Defaults to every row.
 
     Returns:
         list[Tensor | None]: One entry per output of ``neck``.
     """
     if needed is None:
+        if rows:
+            raise ValueError('pyramid_outputs: rows needs the output indices (needed)')
         return list(neck(inputs))
     needed = sorted(set(needed))
     if isinstance(neck, InterpolatedPyramid):
@@ -52,7 +63,15 @@ def pyramid_outputs(neck: nn.Module, inputs: Sequence[Tensor],
         else:
             up = F.interpolate(laterals[i], size=laterals[i - 1].shape[2:], **neck.upsample_cfg)
         laterals[i - 1] = laterals[i - 1] + up
-    return [neck.fpn_convs[i](laterals[i]) if i in needed else None for i in range(n)]
+    rows = rows or {}
+
+    def output(i: int) -> Tensor:
+        if i not in rows:
+            return neck.fpn_convs[i](laterals[i])
+        y = neck.fpn_convs[i](laterals[i][rows[i]])
+        return y.new_zeros((laterals[i].shape[0], ) + y.shape[1:]).index_copy(0, rows[i], y)
+
+    return [output(i) if i in needed else None for i in range(n)]
 
 
 def _check(needed: List[int], n: int, neck: nn.Module) -> None:

@@ -269,3 +269,30 @@ def test_target_scope_read_montages_runs_the_target_backbone_on_level_0_only(mes
     assert not torch.allclose(totals[0], totals[1], rtol=1e-4), totals
     with pytest.raises(ValueError, match='target_scope must be one of'):
         MODELS.build(dict(mcl_cfg(), target_scope='lean'))
+
+
+@pytest.mark.parametrize('fpn_norm', [None, dict(type='BN', requires_grad=True)])
+def test_pyramid_rows_read_runs_each_output_conv_on_its_levels_montages(message_hub, fpn_norm):
+    """``pyramid_rows='read'``: P2's 3x3 conv on the level-3 montages only (1 of 22 per branch at
+    batch 16). Without BN in the FPN the loss and gradients are those of ``'all'``; with BN the
+    output convs normalise over the montages they serve, so the numbers change."""
+    S, B = 4, 16
+    views = _views(S, B=B)
+    runs = {}
+    for rows in ('all', 'read'):
+        torch.manual_seed(0)
+        cfg = mcl_cfg(num_levels=S)
+        cfg['neck'] = dict(cfg['neck'], norm_cfg=fpn_norm)
+        model = MODELS.build(dict(cfg, pyramid_rows=rows))
+        model.init_weights()
+        seen = []
+        model.neck.fpn_convs[0].register_forward_hook(
+            lambda m, args, out: seen.append(args[0].shape[0]))
+        runs[rows] = _loss_and_grads(model, views) + (seen, )
+    (l_all, g_all, seen_all), (l_read, g_read, seen_read) = runs['all'], runs['read']
+    assert seen_all == [2 * (B + 4 + 1 + 1)] and seen_read == [2]  # online pass only (mode a)
+    same = torch.allclose(l_all, l_read, rtol=1e-6) and all(
+        torch.allclose(g_all[n], g_read[n], rtol=1e-4, atol=1e-6) for n in g_all)
+    assert same == (fpn_norm is None)
+    with pytest.raises(ValueError, match="needs tile_bn_scope='joint'"):
+        MODELS.build(dict(mcl_cfg(), pyramid_rows='read', tile_bn_scope='per_level'))

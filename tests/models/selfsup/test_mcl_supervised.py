@@ -110,7 +110,16 @@ def test_swin_t_demo_config_handoff_to_mmdet_swin(tmp_path):
     out = torch.load(dst, map_location='cpu')['state_dict']
     for k, v in model.backbone.state_dict().items():
         assert torch.equal(out[f'backbone.{k}'], v), k
-    assert report.module('neck').complete
+    # S = 3: the pre-trained FPN has P3-P5 (start_level=1); they land on mmdet's levels 1-3,
+    # P2 keeps its initialisation
+    neck = report.module('neck')
+    assert neck.missing and all(k.startswith(('neck.lateral_convs.0.', 'neck.fpn_convs.0.'))
+                                for k in neck.missing)
+    assert not neck.shape_mismatch
+    assert any('starts at a later stage' in n for n in report.notes)
+    for k, v in model.neck.state_dict().items():
+        level = k.split('.')[1]
+        assert torch.equal(out['neck.' + k.replace(f'.{level}.', f'.{int(level) + 1}.', 1)], v), k
     assert not any(k.startswith('head.') or 'fc.weight' == k for k in out)
 
 

@@ -59,3 +59,20 @@ def test_start_level_fpn_is_indexed_by_its_outputs():
     full = fpn(x)
     out = pyramid_outputs(fpn, x, [2])
     assert out[:2] == [None, None] and torch.equal(out[2], full[2])
+
+
+def test_rows_run_an_output_conv_on_some_rows_only():
+    torch.manual_seed(0)
+    fpn, x = _fpn(), _inputs()
+    fpn.eval()
+    x = [torch.cat([t, t.flip(0)]) for t in x]  # 4 rows
+    full = fpn(x)
+    seen = []
+    fpn.fpn_convs[0].register_forward_hook(lambda m, args, out: seen.append(args[0].shape[0]))
+    rows = torch.tensor([1, 3])
+    out = pyramid_outputs(fpn, x, [0, 3], rows={0: rows})
+    assert seen == [2]
+    assert torch.equal(out[0][rows], full[0][rows]) and not out[0][[0, 2]].any()
+    assert torch.equal(out[3], full[3])
+    with pytest.raises(ValueError, match='rows needs the output indices'):
+        pyramid_outputs(fpn, x, None, rows={0: rows})
