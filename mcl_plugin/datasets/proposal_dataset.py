@@ -1,14 +1,14 @@
 """Unlabeled images with their selective-search proposals (SoCo)."""
 import logging
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 from mmengine.logging import print_log
 
 from mcl_plugin.registry import DATASETS
 
-from .proposals import ProposalTable, load_proposals
+from .proposals import ShardedProposals, is_shard_dir, load_proposals, proposal_key
 from .unlabeled import UnlabeledImageDataset
 
 ON_MISSING = ('error', 'whole_image', 'skip')
@@ -34,27 +34,45 @@ class ProposalImageDataset(UnlabeledImageDataset):
     json) gets the whole image, as in SoCo (``contrast/data/dataset.py:442-443``); it is
     counted in ``num_empty`` and logged.
 
+    ``proposal_file`` may also be a shard directory (``tools/generate_proposals.py --out DIR``,
+    format in :mod:`~mcl_plugin.datasets.proposals`) or its ``manifest.json``: only the manifest
+    and the key list are read at init (items hold a shard number and a row); a shard is opened
+    (memory-mapped) when one of its items is requested and kept in an LRU cache of
+    ``proposal_cache_shards`` shards, per data-loader worker (:attr:`proposal_shards` is the
+    reader). Images the
+    generator could not read are missing, as above; ``num_empty`` counts json files only (the
+    generator gives every image at least one box; an empty list in a shard still gets the whole
+    image).
+
     Args:
-        proposal_file (str): The proposals json, relative to ``data_root`` unless absolute.
+        proposal_file (str): The proposals json or shard directory, relative to ``data_root``
+            unless absolute.
         on_missing (str): Images absent from the json: ``'error'`` (default: raise, with
             examples of the keys looked up and of the file's keys), ``'whole_image'`` (explicit
             opt-in: the whole image is their only proposal -- SoCo's weak whole-image baseline
             for those images -- counted in ``num_missing`` and logged) or ``'skip'`` (drop
             them, logged). When no image at all is found the file does not belong to this
             image list, and every mode raises.
+        proposal_cache_shards (int): Shards kept open per process (shard directories only;
+            a shard is memory-mapped: an open one costs a file descriptor and the pages read,
+            an item reads only its own boxes). Defaults to 256 (all of ImageNet's 129 shards).
         **kwargs: :class:`UnlabeledImageDataset` arguments.
 
     Raises:
-        FileNotFoundError: ``proposal_file`` does not exist.
+        FileNotFoundError: ``proposal_file`` does not exist, or (when an item is loaded) its
+            shard file is missing.
         ValueError: It is not a proposals file; images are missing with ``on_missing='error'``;
             no image is found; or two images share a key of SoCo's format.
     """
 
-    def __init__(self, proposal_file: str, on_missing: str = 'error', **kwargs) -> None:
+    def __init__(self, proposal_file: str, on_missing: str = 'error',
+                 proposal_cache_shards: int = 256, **kwargs) -> None:
         if on_missing not in ON_MISSING:
             raise ValueError(f'on_missing must be one of {ON_MISSING}, got {on_missing!r}')
         self.proposal_file = proposal_file
         self.on_missing = on_missing
+        self.proposal_cache_shards = proposal_cache_shards
+        self.proposal_shards: Optional[ShardedProposals] = None
         self.num_missing = 0
         self.num_empty = 0
         self.proposal_format = ''
@@ -69,43 +87,42 @@ class ProposalImageDataset(UnlabeledImageDataset):
     def load_data_list(self) -> List[dict]:
         items = super().load_data_list()
         path = self._proposal_path()
-        if not osp.isfile(path):
+        if not osp.exists(path):
             raise FileNotFoundError(
                 f'proposal_file {path!r} does not exist. Generate it with\n  python '
                 f'tools/generate_proposals.py {self.img_prefix} '
                 + (f'--ann-file {self.ann_file} ' if self.ann_file else '') + f'--out {path}')
-        table = load_proposals(path)
-        self.proposal_format = table.format
+        lookup: Mapping[str, object]
+        if is_shard_dir(path):
+            self.proposal_shards = ShardedProposals(path, self.proposal_cache_shards)
+            lookup, fmt = self.proposal_shards.index(), self.proposal_shards.format
+        else:
+            lookup = load_proposals(path)
+            fmt = lookup.format
+        self.proposal_format = fmt
         names = [osp.relpath(item['img_path'], self.img_prefix).replace(osp.sep, '/')
                  for item in items]
-        keys = [table.key_of(n) for n in names]
+        keys = [proposal_key(n, fmt) for n in names]
         source = f'{len(items)} images of {self.ann_file or self.img_prefix!r}'
-        _check_unique_keys(names, keys, table.format, path)
+        _check_unique_keys(names, keys, fmt, path)
         out, missing, empty = [], [], 0
         for item, key in zip(items, keys):
-            entry = table.get(key)
-            if entry is None:
+            found = lookup.get(key)
+            info = dict(item)
+            if found is None:
                 missing.append(key)
                 if self.on_missing == 'skip':
                     continue
-                entry = dict(boxes=np.zeros((0, 4), np.float32), width=None, height=None)
-            elif not len(entry['boxes']):
-                empty += 1
-            boxes = np.asarray(entry['boxes'], np.float32).reshape(-1, 4)
-            info = dict(item)
-            if entry.get('width') and entry.get('height'):
-                info['proposal_img_size'] = (int(entry['width']), int(entry['height']))
-            if len(boxes):
-                info['proposals'] = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]],
-                                                   axis=1).astype(np.float32)
+                _attach(info, dict(boxes=np.zeros((0, 4), np.float32)))
+            elif self.proposal_shards is not None:
+                # loaded from its shard when the item is requested (get_data_info)
+                info['proposal_shard'], info['proposal_row'] = found
             else:
-                # the whole image; SoCoViews clips the infinite corner to the decoded size
-                w, h = info.get('proposal_img_size', (np.inf, np.inf))
-                info['proposals'] = np.array([[0, 0, w, h]], np.float32)
+                empty += _attach(info, found)
             out.append(info)
         self.num_missing, self.num_empty = len(missing), empty
         if missing:
-            msg = _mismatch_message(missing, names, keys, table)
+            msg = _mismatch_message(missing, names, keys, fmt, list(lookup))
             if len(missing) == len(items):
                 raise ValueError(f'not one of the {source} is in the proposals file {path!r}: '
                                  f'it belongs to other images or uses other keys. {msg}')
@@ -126,6 +143,32 @@ class ProposalImageDataset(UnlabeledImageDataset):
         for i, info in enumerate(out):
             info['sample_idx'] = i
         return out
+
+    def get_data_info(self, idx: int) -> dict:
+        """The item, with its proposals read from their shard when ``proposal_file`` is a shard
+        directory (the shard is loaded on first use and kept in a small LRU cache)."""
+        info = super().get_data_info(idx)
+        if 'proposal_shard' in info:
+            entry = self.proposal_shards.entry(info.pop('proposal_shard'),
+                                               info.pop('proposal_row'))
+            _attach(info, entry)
+        return info
+
+
+def _attach(info: dict, entry: Mapping) -> int:
+    """Set ``proposals`` (xyxy) and ``proposal_img_size`` of an item from a proposals entry;
+    returns 1 when the list was empty (the whole image is used), else 0."""
+    boxes = np.asarray(entry['boxes'], np.float32).reshape(-1, 4)
+    if entry.get('width') and entry.get('height'):
+        info['proposal_img_size'] = (int(entry['width']), int(entry['height']))
+    if len(boxes):
+        info['proposals'] = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]],
+                                           axis=1).astype(np.float32)
+        return 0
+    # the whole image; SoCoViews clips the infinite corner to the decoded size
+    w, h = info.get('proposal_img_size', (np.inf, np.inf))
+    info['proposals'] = np.array([[0, 0, w, h]], np.float32)
+    return 1
 
 
 def _examples(values: List[str]) -> str:
@@ -148,13 +191,12 @@ def _check_unique_keys(names: List[str], keys: List[str], fmt: str, path: str) -
                          'list (tools/generate_proposals.py keys by relative path).')
 
 
-def _mismatch_message(missing: List[str], names: List[str], keys: List[str],
-                      table: ProposalTable) -> str:
+def _mismatch_message(missing: List[str], names: List[str], keys: List[str], fmt: str,
+                      file_keys: List[str]) -> str:
     """Examples of both key forms and the likely fix."""
     rule = ('base name without extension (SoCo official format)'
-            if table.format == 'soco_official' else
+            if fmt == 'soco_official' else
             'path relative to the image folder (tools/generate_proposals.py format)')
-    file_keys = list(table)
     msg = (f'The file keys images by {rule}. Keys of this dataset not found, e.g. '
            f'{_examples(missing)}; keys in the file ({len(file_keys)}), e.g. '
            f'{_examples(file_keys)}.')

@@ -73,6 +73,15 @@ def test_opencv_selective_search_finds_the_objects():
         SelectiveSearchConfig(mode='slow')
 
 
+def test_opencv_box_order_does_not_depend_on_earlier_images():
+    """OpenCV ranks regions with C ``rand()``: the order of an image's boxes must not depend on
+    what the process searched before (resumed, sharded and multi-process runs rely on it)."""
+    cfg = SelectiveSearchConfig(mode='fast', max_side=96)
+    first = opencv_selective_search(scene(seed=1), cfg)
+    opencv_selective_search(scene(seed=2), cfg)
+    np.testing.assert_array_equal(opencv_selective_search(scene(seed=1), cfg), first)
+
+
 def test_python_selective_search_box_convention():
     pytest.importorskip('selectivesearch')  # benchmark-only dependency
     boxes = python_selective_search(scene(96, 128), min_size=50)

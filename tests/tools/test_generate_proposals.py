@@ -105,6 +105,119 @@ def test_cli_official_method_writes_the_documented_format_and_resumes(tmp_path):
     assert proc.returncode == 2 and '--mode do(es) not apply' in proc.stderr
 
 
+def _shard_mtimes(folder):
+    return {n: os.stat(osp.join(folder, n)).st_mtime_ns for n in sorted(os.listdir(folder))
+            if n.startswith('shard-')}
+
+
+def _summary(stdout):
+    return json.loads(stdout[stdout.index('\n{') + 1:])
+
+
+def test_cli_shards_hold_the_json_boxes_and_resume_per_shard(proposals, small_data, tmp_path):
+    """--shard-size 3 over the fixture's 8 photos: 3 shards with the json's boxes; cut after one
+    shard (--max-shards 1), resumed; a deleted shard is the only one redone."""
+    from mcl_plugin.datasets.proposals import load_proposals
+    out_json, _ = proposals
+    root = small_data / 'pretrain'
+    shards = tmp_path / 'shards'
+    base = ['tools/generate_proposals.py', str(root / 'train'), '--ann-file',
+            str(root / 'meta' / 'train.txt'), '--out', str(shards), '--limit', '8',
+            '--max-side', '128', '--shard-size', '3', '--no-progress', '--calibrate', '2']
+    first = _run(base + ['--max-shards', '1'])
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = _summary(first.stdout)
+    assert (summary['shards'], summary['shards_written_now'], summary['complete']) == (3, 1, False)
+    assert 'calibration on 2 image(s)' in first.stdout
+    assert 'for ImageNet (1,281,167 images)' in first.stdout
+    assert summary['calibration']['imagenet_seconds'] > 0
+    shard0 = _shard_mtimes(shards)['shard-00000.npz']
+    second = _run(base + ['--workers', '2'])
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = _summary(second.stdout)
+    assert (summary['shards_written_now'], summary['complete'], summary['resumed']) == (2, True, 3)
+    assert _shard_mtimes(shards)['shard-00000.npz'] == shard0
+    table, ref = load_proposals(str(shards)), load_proposals(str(out_json))
+    assert list(table) == sorted(ref) and len(table) == 8
+    for key, entry in ref.items():
+        np.testing.assert_array_equal(table[key]['boxes'], entry['boxes'])
+        assert (table[key]['width'], table[key]['fallback']) == (entry['width'],
+                                                                 entry['fallback'])
+    before = _shard_mtimes(shards)
+    os.remove(shards / 'shard-00001.npz')
+    third = _run(base)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert 'shard-00001.npz: missing; redoing it' in third.stdout
+    assert _summary(third.stdout)['shards_written_now'] == 1
+    after = _shard_mtimes(shards)
+    assert [after[f] for f in ('shard-00000.npz', 'shard-00002.npz')] == [
+        before[f] for f in ('shard-00000.npz', 'shard-00002.npz')]
+    redone = load_proposals(str(shards))
+    for key, entry in ref.items():
+        np.testing.assert_array_equal(redone[key]['boxes'], entry['boxes'])
+    # other settings on the same folder: refused, naming the change and the ways out
+    proc = _run(base + ['--mode', 'single'])
+    assert proc.returncode == 2 and "generator.mode: 'fast' -> 'single'" in proc.stderr
+    assert '--out NEW_DIR' in proc.stderr and '--overwrite' in proc.stderr
+    proc = _run(base[:2] + ['--out', str(tmp_path / 'p.json'), '--shard-size', '3'])
+    assert proc.returncode == 2 and '--shard-size writes a directory' in proc.stderr
+
+
+def test_cli_from_annotations_writes_the_annotated_boxes(small_data, tmp_path):
+    """Ground-truth boxes as proposals: exact values, sides >= 32, crowd boxes dropped, an
+    image without boxes gets the whole image, an image the COCO file lacks gets no entry."""
+    from mcl_plugin.datasets import ProposalImageDataset
+    from mcl_plugin.datasets.proposals import load_proposals
+    coco_dir = small_data / 'objects_coco'
+    data = json.load(open(coco_dir / 'annotations' / 'instances_val.json'))
+    names = [im['file_name'] for im in data['images']]
+    last = data['images'][-1]
+    for ann in data['annotations']:
+        if ann['image_id'] == last['id']:
+            ann['iscrowd'] = 1  # its only box: a crowd box
+    gone = next(im for im in data['images'] if im['file_name'] == 'val_000006.jpg')
+    data['images'].remove(gone)
+    data['annotations'] = [a for a in data['annotations'] if a['image_id'] != gone['id']]
+    gt = tmp_path / 'gt.json'
+    gt.write_text(json.dumps(data))
+    (tmp_path / 'list.txt').write_text('\n'.join(names) + '\n')
+    base = ['tools/generate_proposals.py', str(coco_dir / 'val'), '--from-annotations', str(gt),
+            '--ann-file', str(tmp_path / 'list.txt'), '--no-progress']
+    proc = _run(base + ['--out', str(tmp_path / 'gt'), '--shard-size', '3'])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = _summary(proc.stdout)
+    assert summary['not_in_annotations_files'] == ['val_000006.jpg'] and summary['shards'] == 3
+    assert 'val_000006.jpg' in proc.stderr  # reported
+    table = load_proposals(str(tmp_path / 'gt'))
+    assert sorted(table) == sorted(set(names) - {'val_000006.jpg'})
+    # val_000001.jpg: [125, 53, 37, 61], [149, 15, 70, 28] (h 28 < 32: dropped), [156, 0, 96, 106]
+    assert table['val_000001.jpg']['boxes'].tolist() == [[125, 53, 37, 61], [156, 0, 96, 106]]
+    assert table['val_000001.jpg']['fallback'] == 'none'
+    assert table[last['file_name']]['boxes'].tolist() == [[0, 0, last['width'], last['height']]]
+    assert table[last['file_name']]['fallback'] == 'whole_image'
+    by_id = {im['id']: im['file_name'] for im in data['images']}
+    for im in data['images']:
+        want = [a['bbox'] for a in data['annotations'] if a['image_id'] == im['id']
+                and not a['iscrowd'] and min(a['bbox'][2:]) >= 32]
+        if want:
+            assert table[by_id[im['id']]]['boxes'].tolist() == want
+    # one json, no side filter: every non-crowd box, the same values
+    proc = _run(base + ['--out', str(tmp_path / 'gt_all.json'), '--min-side', '0'])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    every = load_proposals(str(tmp_path / 'gt_all.json'))
+    assert every['val_000001.jpg']['boxes'].tolist() == [[125, 53, 37, 61], [149, 15, 70, 28],
+                                                         [156, 0, 96, 106]]
+    # the dataset over the shards: xyxy proposals; the image without an entry is skipped
+    ds = ProposalImageDataset(data_prefix=str(coco_dir / 'val'),
+                              ann_file=str(tmp_path / 'list.txt'),
+                              proposal_file=str(tmp_path / 'gt'), on_missing='skip')
+    assert len(ds) == 7 and ds.num_missing == 1
+    np.testing.assert_array_equal(ds.get_data_info(0)['proposals'],
+                                  [[125, 53, 162, 114], [156, 0, 252, 106]])
+    proc = _run(base + ['--out', str(tmp_path / 'x'), '--mode', 'fast'])
+    assert proc.returncode == 2 and '--mode do(es) not apply to --from-annotations' in proc.stderr
+
+
 def test_compare_table(small_data, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location(
         'compare_proposals', osp.join(REPO, 'tools', 'analysis', 'compare_proposals.py'))

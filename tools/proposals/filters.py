@@ -92,12 +92,18 @@ def suppress_overlaps(boxes: np.ndarray, max_overlap: float) -> np.ndarray:
     """Greedy duplicate removal in the given order: a box is dropped when its IoU with an
     earlier kept box is ``>= max_overlap`` (NMS without scores)."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return boxes[overlap_keep(boxes, max_overlap)]
+
+
+def overlap_keep(boxes: np.ndarray, max_overlap: float) -> List[int]:
+    """Indices :func:`suppress_overlaps` keeps (IoU in float32, as there)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     iou = box_iou_xywh(boxes, boxes)
     kept: List[int] = []
     for i in range(len(boxes)):
         if not kept or iou[i, kept].max() < max_overlap:
             kept.append(i)
-    return boxes[kept]
+    return kept
 
 
 # ------------------------------------------------------------------------------- evaluation

@@ -120,8 +120,30 @@ def opencv_selective_search(img: np.ndarray,
         ss.switchToSelectiveSearchQuality(cfg.base_k, cfg.inc_k, cfg.sigma)
     else:
         ss.switchToSingleStrategy(cfg.base_k, cfg.sigma)
+    _seed_c_rand()
     rects = np.asarray(ss.process(), dtype=np.float32).reshape(-1, 4)
     return unique_boxes(_rescale(rects, s, width, height))
+
+
+def _seed_c_rand(seed: int = 1) -> None:
+    """Reset the C library's ``rand()``, which OpenCV's selective search draws its region ranks
+    from (``rand() / RAND_MAX * level``): without it the order of the boxes of an image depends
+    on how many images the process searched before, so a resumed, sharded or multi-process run
+    would order (and, with ``max_per_image`` / ``max_overlap``, choose) boxes differently from a
+    single pass. No-op where libc cannot be loaded."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+        try:
+            _LIBC = ctypes.CDLL(None)
+            _LIBC.srand.argtypes = [ctypes.c_uint]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.srand(seed)
+
+
+_LIBC = None
 
 
 def python_selective_search(img: np.ndarray,
