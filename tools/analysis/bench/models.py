@@ -5,10 +5,11 @@ import os.path as osp
 from typing import Optional
 
 ALGOS = ('mcl', 'mcl-sup', 'soco', 'detco', 'plrc', 'byol', 'mocov2')
-EXTRA_ALGOS = ('vanilla-sup', 'mcl-official', 'mcl-target-all', 'mcl-target-montages')
+EXTRA_ALGOS = ('vanilla-sup', 'mcl-official', 'mcl-target-all', 'mcl-target-montages',
+               'mcl-rows')
 #: MCL with the official code's BatchNorm grouping and recipe (configs/mcl/README.md): one
 #: backbone pass per branch, the tile head + projector per FPN level over every montage.
-MCL_LIKE = ('mcl', 'mcl-official', 'mcl-target-all', 'mcl-target-montages')
+MCL_LIKE = ('mcl', 'mcl-official', 'mcl-target-all', 'mcl-target-montages', 'mcl-rows')
 BASELINES = ('byol', 'mocov2')
 FPN_IN = {18: [64, 128, 256, 512], 34: [64, 128, 256, 512], 50: [256, 512, 1024, 2048],
           101: [256, 512, 1024, 2048]}
@@ -18,7 +19,8 @@ LABELS = {'mcl': 'MCL', 'mcl-sup': 'MCL-sup', 'soco': 'SoCo', 'detco': 'DetCo', 
           'vanilla-sup': 'supervised (mmpretrain ImageClassifier)',
           'mcl-official': 'MCL (official recipe)',
           'mcl-target-all': "MCL (target_scope='all': every level, as before the lean target)",
-          'mcl-target-montages': "MCL (target_scope='read-montages')"}
+          'mcl-target-montages': "MCL (target_scope='read-montages')",
+          'mcl-rows': "MCL (pyramid_rows='read')"}
 # (paper recipe, R18 CPU demo config), relative to configs/. The plugin's algorithms: the model
 # base every leaf config inherits; the baselines: mmpretrain's published configs, inherited by
 # configs/baselines.
@@ -41,7 +43,8 @@ VARIANTS = {'mcl-official': '_base_/models/mcl_r50-fpn_official.py'}
 #: Extra algorithms that are MCL's model config with some arguments changed (``target_scope``:
 #: the lean target against the full one, side by side in one run).
 OVERRIDES = {'mcl-target-all': ('mcl', dict(target_scope='all')),
-             'mcl-target-montages': ('mcl', dict(target_scope='read-montages'))}
+             'mcl-target-montages': ('mcl', dict(target_scope='read-montages')),
+             'mcl-rows': ('mcl', dict(pyramid_rows='read'))}
 PREPROCESSOR = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
                     std=[58.395, 57.12, 57.375], to_rgb=True)
 
