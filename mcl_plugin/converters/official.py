@@ -25,6 +25,7 @@ the detector with its usual rules and coverage report. The layouts, read from th
 The detectron2 pickle is read with an unpickler that only builds NumPy arrays.
 """
 import argparse
+import os.path as osp
 import pickle
 import re
 import warnings
@@ -204,6 +205,8 @@ def _read(path: str, trust: bool) -> Tuple[Any, List[str]]:
             warnings.filterwarnings('ignore', message='Detected pickle protocol')
             return torch_load(path, trust)
     except ConversionError as exc:
+        if not osp.isfile(path):
+            raise  # the torch_load error names the missing file
         with open(path, 'rb') as f:
             head = f.read(1)
         if zipfile.is_zipfile(path) or head != b'\x80':

@@ -302,3 +302,9 @@ def test_unprefixed_resnet50_is_recognised_as_a_backbone(tmp_path):
     assert not report.ok and not osp.exists(tmp_path / 'out.pth')
     text = ' '.join(report.errors)
     assert 'ResNet-50' in text and 'depth=50' in text and 'no backbone weights' not in text
+
+
+def test_missing_source_is_named_not_a_traceback(tmp_path):
+    missing = tmp_path / 'nope.pth'
+    with pytest.raises(ConversionError, match=r"nope\.pth' does not exist"):
+        convert_checkpoint(str(missing), str(tmp_path / 'out.pth'), DEMO)
