@@ -66,6 +66,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         metavar='KEY=VALUE',
                         help='--cfg-options for fine-tuning and testing')
     parser.add_argument('--skip-pretrain', metavar='CKPT', help='use this pre-training checkpoint')
+    parser.add_argument('--pretrain-only', action='store_true',
+                        help='stop after pre-training: write WORK_DIR/pretrain.json (checkpoint, '
+                        'config, seconds) for the probes (tools/run_protocol.py --stages)')
     parser.add_argument('--no-pretrain', action='store_true',
                         help='the random-init baseline: skip pre-training, conversion and check, '
                         'fine-tune from scratch under the same protocol (PRETRAIN_CONFIG is '
@@ -293,6 +296,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            args.pretrain_config, args.pretrain_iters, args.pretrain_cfg_options),
                        args.launcher, args.gpus), logs, timings)
             checkpoint = last_checkpoint(pre_dir)
+            if args.pretrain_only:
+                record = dict(pretrain_config=args.pretrain_config,
+                              pretrain_checkpoint=checkpoint, seconds=timings)
+                with open(osp.join(work_dir, 'pretrain.json'), 'w') as f:
+                    json.dump(record, f, indent=2)
+                print(f'wrote {osp.join(work_dir, "pretrain.json")}: {checkpoint}')
+                return 0
         ft_options = ['--cfg-options', *args.finetune_cfg_options] \
             if args.finetune_cfg_options else []
         if checkpoint is not None:

@@ -20,8 +20,20 @@ demo Mask R-CNN (``configs/benchmarks/mmdet/``
 4-conv box head and the mask head cost ~1 GFLOP per RoI and dominate a CPU step: 128 RoIs per image
 made a 160x120 step 3.3x slower), at most 30 detections per image, tested on its val split.
 
+Probe stages (``--stages linear,det``; ``finetune`` is the fine-tune table above): every
+pre-trained (row, seed) is pre-trained once (``pretrain_and_finetune.py --pretrain-only``, or the
+checkpoint of an earlier fine-tune run is reused), then probed with the same seed: the linear
+probe on object crops (``tools/analysis/linear_probe.py``) and the frozen-feature detection probe
+(``tools/analysis/det_probe.py``, variants ``backbone`` and ``all``); ``random`` takes the seed
+for its weights. Rows already in ``WORK/probes/{linear,det}/*.json`` are skipped. The table
+(``WORK/probes.md``, ``WORK/probes.json``) holds mean ± half-range over seeds per row and probe,
+and per method pair and probe whether the difference of the means exceeds 3x the larger of the
+two seed spreads.
+
 Examples::
 
+    # probe table: random, BYOL, MCL with 3 seeds each
+    python tools/run_protocol.py --rows main --seeds 0,1,2 --stages linear,det
     # the table in README: main rows with 2 seeds, the rest with 1 (2-core CPU: ~30 min per
     # run with two runs side by side, ~4 h for all 16 runs)
     python tools/run_protocol.py --rows all --jobs 2 --threads 1
@@ -97,6 +109,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='fine-tune image scale W,H (%(default)s)')
     parser.add_argument('--jobs', type=int, default=1, help='runs side by side')
     parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
+    parser.add_argument('--stages', default='finetune',
+                        help='comma-separated: finetune, linear, det (%(default)s)')
+    parser.add_argument('--det-iters', type=int, default=300,
+                        help='detection-probe iterations (%(default)s)')
+    parser.add_argument('--det-batch', type=int, default=2,
+                        help='detection-probe batch (%(default)s)')
+    parser.add_argument('--det-variants', default='backbone,all',
+                        help='detection-probe variants (%(default)s)')
     parser.add_argument('--table-only', action='store_true', help='only write the table')
     parser.add_argument('--dry-run', action='store_true', help='print the commands only')
     return parser.parse_args(argv)
@@ -297,11 +317,188 @@ def reading(summary: dict) -> List[str]:
     return out
 
 
+#: Probe stages and their result folders under WORK/probes/.
+PROBES = ('linear', 'det')
+#: A difference between two rows counts when it exceeds this many seed spreads.
+SPREAD_FACTOR = 3.0
+
+
+def pretrained_checkpoint(row: str, seed: int, args: argparse.Namespace) -> Optional[str]:
+    """The pre-training checkpoint of a finished (row, seed) run (pretrain-only or full chain)."""
+    work = osp.join(args.work_dir, row, f'seed{seed}')
+    for name in ('pretrain.json', 'metrics.json'):
+        path = osp.join(work, name)
+        if osp.exists(path):
+            with open(path) as f:
+                ckpt = json.load(f).get('pretrain_checkpoint')
+            if ckpt and osp.exists(ckpt):
+                return ckpt
+    return None
+
+
+def pretrain_one(row: str, seed: int, args: argparse.Namespace) -> Tuple[str, int, int]:
+    """Pre-train one (row, seed) for the probes unless its checkpoint exists."""
+    if ROWS[row][1] is None or pretrained_checkpoint(row, seed, args):
+        return row, seed, 0
+    cmd, work = command(row, seed, args)
+    cmd.insert(cmd.index('--work-dir'), '--pretrain-only')
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    start = time.time()
+    print(f'[protocol] {row} seed {seed}: pre-training (log {work}.pretrain.log)\n', end='',
+          flush=True)
+    with open(f'{work}.pretrain.log', 'w') as log:
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    print(f'[protocol] {row} seed {seed}: pre-training exit {code} after '
+          f'{time.time() - start:.0f} s\n', end='', flush=True)
+    return row, seed, code
+
+
+def run_probes(runs: Sequence[Tuple[str, int]], stages: Sequence[str],
+               args: argparse.Namespace) -> List[str]:
+    """Probe every (row, seed) whose checkpoint exists (``random``: always), resumably."""
+    import torch
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from tools.analysis.det import DetProbeConfig, run_det_probe
+    from tools.analysis.knn import run_linear_probe
+    torch.set_num_threads(args.threads)
+    coco = osp.join(args.data, 'objects_coco')
+    missing = []
+    for row, seed in runs:
+        if ROWS[row][1] is None:
+            spec = 'random'
+        else:
+            ckpt = pretrained_checkpoint(row, seed, args)
+            if ckpt is None:
+                missing.append(f'{row} seed {seed} (no pre-training checkpoint)')
+                continue
+            spec = f'{row}={ckpt}'
+        if 'linear' in stages:
+            run_linear_probe([spec], coco, osp.join(args.work_dir, 'probes', 'linear'),
+                             seeds=[seed], progress=False)
+        if 'det' in stages:
+            run_det_probe([spec], coco, osp.join(args.work_dir, 'probes', 'det'), seeds=[seed],
+                          variants=args.det_variants.split(','),
+                          cfg=DetProbeConfig(iters=args.det_iters, batch_size=args.det_batch),
+                          progress=False)
+    return missing
+
+
+def collect_probes(work_dir: str) -> Dict[str, Dict[str, Dict[int, float]]]:
+    """Probe scores: ``{probe column: {row: {seed: value}}}`` from the probes' JSON files
+    (linear top-1 in %, detection-probe box AP per variant)."""
+    out: Dict[str, Dict[str, Dict[int, float]]] = {}
+    path = osp.join(work_dir, 'probes', 'linear', 'linear.json')
+    if osp.exists(path):
+        with open(path) as f:
+            for r in json.load(f)['results']:
+                out.setdefault('linear top-1 (%)', {}).setdefault(r['name'], {})[r['seed']] = \
+                    100 * r['top1']
+    path = osp.join(work_dir, 'probes', 'det', 'det.json')
+    if osp.exists(path):
+        with open(path) as f:
+            for r in json.load(f)['results']:
+                out.setdefault(f'det probe box AP ({r["variant"]} frozen)', {}).setdefault(
+                    r['name'], {})[r['seed']] = r['AP']
+    return out
+
+
+def pair_verdict(a: Sequence[float], b: Sequence[float],
+                 factor: float = SPREAD_FACTOR) -> Tuple[float, Optional[float], str]:
+    """Difference of means ``b - a``, the threshold ``factor x`` the larger half-range, and
+    ``'yes'`` / ``'no'`` (``'n/a'`` when a row has a single seed: its spread is unknown)."""
+    (mean_a, half_a), (mean_b, half_b) = summarize(a), summarize(b)
+    delta = mean_b - mean_a
+    if len(a) < 2 or len(b) < 2:
+        return delta, None, 'n/a'
+    threshold = factor * max(half_a, half_b)
+    return delta, threshold, 'yes' if abs(delta) > threshold else 'no'
+
+
+def probe_table(found: Dict[str, Dict[str, Dict[int, float]]]) -> Tuple[str, dict]:
+    """Markdown tables (rows x probes, then method pairs) and a JSON summary."""
+    columns = list(found)
+    rows = [r for r in ORDER if any(r in found[c] for c in columns)]
+    head = '| pre-training | ' + ' | '.join(f'{c} (seeds)' for c in columns) + ' |'
+    lines = [head, '|' + '---|' * (len(columns) + 1)]
+    summary: dict = dict(rows={}, pairs=[])
+    for row in rows:
+        cells = []
+        for c in columns:
+            vals = found[c].get(row, {})
+            cells.append(f'{_fmt2(list(vals.values()))} ({",".join(map(str, sorted(vals)))})'
+                         if vals else '-')
+        lines.append(f'| {ROWS[row][0]} | ' + ' | '.join(cells) + ' |')
+        summary['rows'][row] = {c: found[c].get(row, {}) for c in columns}
+    lines += ['', f'| pair (B - A) | probe | difference | {SPREAD_FACTOR:g}x seed spread '
+              f'| differs by > {SPREAD_FACTOR:g}x the seed spread |', '|---|---|---|---|---|']
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            for c in columns:
+                va, vb = found[c].get(a), found[c].get(b)
+                if not va or not vb:
+                    continue
+                delta, threshold, verdict = pair_verdict(list(va.values()), list(vb.values()))
+                lines.append(f'| {ROWS[b][0]} - {ROWS[a][0]} | {c} | {delta:+.2f} | '
+                             f'{"-" if threshold is None else f"{threshold:.2f}"} | {verdict} |')
+                summary['pairs'].append(dict(a=a, b=b, probe=c, delta=delta,
+                                             threshold=threshold, verdict=verdict))
+    return '\n'.join(lines), summary
+
+
+def _fmt2(values: Sequence[float]) -> str:
+    mean, half = summarize(values)
+    return f'{mean:.2f}' if len(values) == 1 else f'{mean:.2f} ± {half:.2f}'
+
+
+def main_probes(args: argparse.Namespace, runs: Sequence[Tuple[str, int]],
+                stages: Sequence[str]) -> int:
+    """The probe stages: pre-train what is missing, probe, write WORK/probes.{md,json}."""
+    failed: List[str] = []
+    if not args.table_only:
+        os.makedirs(args.work_dir, exist_ok=True)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            for row, seed, code in pool.map(lambda rs: pretrain_one(*rs, args), runs):
+                if code:
+                    failed.append(f'{row} seed {seed} (log: {args.work_dir}/{row}/seed{seed}'
+                                  '.pretrain.log)')
+        failed += run_probes(runs, stages, args)
+    text, summary = probe_table(collect_probes(args.work_dir))
+    os.makedirs(args.work_dir, exist_ok=True)
+    with open(osp.join(args.work_dir, 'probes.md'), 'w') as f:
+        f.write(text + '\n')
+    with open(osp.join(args.work_dir, 'probes.json'), 'w') as f:
+        json.dump(dict(summary, failed=failed, args=vars(args)), f, indent=2)
+    print(text)
+    if failed:
+        print('run_protocol: failed: ' + '; '.join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     rows = select_rows(args.rows)
     seeds = [int(s) for s in args.seeds.split(',')]
     runs = plan(rows, seeds, args.all_seeds)
+    stages = [s.strip() for s in args.stages.split(',') if s.strip()]
+    unknown = set(stages) - {'finetune', *PROBES}
+    if unknown:
+        raise SystemExit(f'run_protocol: unknown stage(s) {sorted(unknown)}; choose from '
+                         f'finetune, {", ".join(PROBES)}')
+    probe_stages = [s for s in stages if s in PROBES]
+    if probe_stages and not args.dry_run:
+        code = main_probes(args, runs, probe_stages)
+        if 'finetune' not in stages:
+            return code
+    if 'finetune' not in stages:
+        for row, seed in runs:
+            if ROWS[row][1] is not None:
+                cmd, _ = command(row, seed, args)
+                cmd.insert(cmd.index('--work-dir'), '--pretrain-only')
+                print(' '.join(cmd))
+        return 0
     if args.dry_run:
         for row, seed in runs:
             print(' '.join(command(row, seed, args)[0]))

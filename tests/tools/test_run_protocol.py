@@ -213,3 +213,109 @@ def test_each_ablation_config_changes_only_its_setting(row):
     expected = ({'model.head.loss_mode'} if mode != 'a' else
                 {'num_levels', 'model.num_levels'} | {f'{k}.{i}' for k in _VIEWS for i in (0, 1)})
     assert changed == expected, row
+
+
+def _write_probe_rows(work, name, key, rows):
+    """Probe JSON files as tools/analysis/{linear,det}_probe.py write them (only the fields the
+    protocol reads)."""
+    folder = osp.join(work, 'probes', key)
+    os.makedirs(folder, exist_ok=True)
+    path = osp.join(folder, f'{key}.json')
+    doc = json.load(open(path)) if osp.exists(path) else dict(settings={}, results=[])
+    for seed, value, variant in rows:
+        row = dict(name=name, seed=seed)
+        row.update(dict(top1=value) if key == 'linear' else dict(AP=value, variant=variant))
+        doc['results'].append(row)
+    with open(path, 'w') as f:
+        json.dump(doc, f)
+
+
+def test_pair_verdict_uses_three_times_the_larger_seed_spread():
+    # means 10 and 12 (difference +2), half-ranges 0.5 and 0.25: threshold 1.5 -> differs
+    assert protocol.pair_verdict([9.5, 10.5], [11.75, 12.25]) == (2.0, 1.5, 'yes')
+    # half-range 1.0 -> threshold 3.0 > 2.0 -> does not differ
+    assert protocol.pair_verdict([9.0, 11.0], [11.75, 12.25]) == (2.0, 3.0, 'no')
+    delta, threshold, verdict = protocol.pair_verdict([10.0], [12.0, 12.5])
+    assert (threshold, verdict) == (None, 'n/a')  # one seed: its spread is unknown
+
+
+def test_probe_table_rows_pairs_and_resumable_table_only(tmp_path):
+    work = str(tmp_path)
+    _write_probe_rows(work, 'random', 'linear', [(0, 0.30, None), (1, 0.31, None),
+                                                 (2, 0.32, None)])
+    _write_probe_rows(work, 'mcl', 'linear', [(0, 0.40, None), (1, 0.41, None)])
+    _write_probe_rows(work, 'byol', 'linear', [(0, 0.305, None), (1, 0.325, None)])
+    _write_probe_rows(work, 'random', 'det', [(0, 1.0, 'all'), (1, 1.2, 'all')])
+    _write_probe_rows(work, 'mcl', 'det', [(0, 1.1, 'all')])
+    text, summary = protocol.probe_table(protocol.collect_probes(work))
+    lines = text.splitlines()
+    assert lines[0] == ('| pre-training | linear top-1 (%) (seeds) | '
+                        'det probe box AP (all frozen) (seeds) |')
+    assert lines[2] == '| random init | 31.00 ± 1.00 (0,1,2) | 1.10 ± 0.10 (0,1) |'
+    assert lines[3] == '| BYOL (mmpretrain), R18 | 31.50 ± 1.00 (0,1) | - |'
+    assert lines[4] == '| MCL S=3, mode a | 40.50 ± 0.50 (0,1) | 1.10 (0) |'
+    pairs = {(p['a'], p['b'], p['probe']): p['verdict'] for p in summary['pairs']}
+    assert pairs[('random', 'mcl', 'linear top-1 (%)')] == 'yes'  # +9.5 > 3 x 1.0
+    assert pairs[('random', 'byol', 'linear top-1 (%)')] == 'no'  # +0.5 < 3 x 1.0
+    assert pairs[('random', 'mcl', 'det probe box AP (all frozen)')] == 'n/a'
+    assert ('| MCL S=3, mode a - random init | linear top-1 (%) | +9.50 | 3.00 | yes |'
+            in lines)
+    # --table-only rewrites probes.md from the JSON files without running anything
+    assert protocol.main(['--rows', 'main', '--stages', 'linear,det', '--table-only',
+                          '--work-dir', work]) == 0
+    assert open(osp.join(work, 'probes.md')).read() == text + '\n'
+
+
+def test_probe_stages_pretrain_only_commands_and_checkpoint_reuse(tmp_path, small_data, capsys):
+    args = protocol.parse_args(['--data', str(small_data), '--work-dir', str(tmp_path),
+                                '--pretrain-images', '32'])
+    assert protocol.main(['--data', str(small_data), '--work-dir', str(tmp_path), '--rows',
+                          'random,mcl', '--seeds', '0', '--stages', 'linear', '--dry-run']) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and '--pretrain-only' in out[0] and protocol.MCL in out[0]
+    # a finished full-chain run's checkpoint is reused: no new pre-training
+    ckpt = tmp_path / 'mcl' / 'seed0' / 'pretrain' / 'iter_2.pth'
+    os.makedirs(ckpt.parent)
+    ckpt.write_bytes(b'x')
+    with open(tmp_path / 'mcl' / 'seed0' / 'metrics.json', 'w') as f:
+        json.dump(dict(pretrain_checkpoint=str(ckpt)), f)
+    assert protocol.pretrained_checkpoint('mcl', 0, args) == str(ckpt)
+    assert protocol.pretrain_one('mcl', 0, args) == ('mcl', 0, 0)
+    assert protocol.pretrained_checkpoint('mcl', 1, args) is None
+    with pytest.raises(SystemExit, match='unknown stage'):
+        protocol.main(['--stages', 'knn', '--work-dir', str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_pretrain_only_writes_the_checkpoint_record(tmp_path, small_data):
+    """``pretrain_and_finetune.py --pretrain-only``: 2 MCL iterations, pretrain.json, no
+    fine-tune."""
+    import subprocess
+    from test_train import tiny_demo_config
+    cfg = tiny_demo_config(tmp_path, small_data / "pretrain", iters=2, img=64)
+    work = tmp_path / 'chain'
+    proc = subprocess.run([sys.executable, 'tools/pretrain_and_finetune.py', cfg, protocol.FT,
+                           '--work-dir', str(work), '--pretrain-only'], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    record = json.load(open(work / 'pretrain.json'))
+    assert record["pretrain_checkpoint"].endswith("iter_2.pth")
+    assert osp.exists(record['pretrain_checkpoint']) and 'pretrain' in record['seconds']
+    assert not (work / 'finetune').exists() and not (work / 'metrics.json').exists()
+
+
+def test_probe_stages_run_random_end_to_end(tmp_path, small_data):
+    """``--stages linear,det`` on the random row: both probes run through the protocol (random
+    needs no pre-training), the table shows its seeds, a second call changes nothing."""
+    argv = ['--data', str(small_data), '--work-dir', str(tmp_path), '--rows', 'random',
+            '--seeds', '0,1', '--stages', 'linear,det', '--det-iters', '2', '--det-variants',
+            'all']
+    assert protocol.main(argv) == 0
+    table = open(tmp_path / 'probes.md').read()
+    assert table.splitlines()[2].startswith('| random init | ')
+    assert '(0,1)' in table.splitlines()[2]
+    linear = json.load(open(tmp_path / 'probes' / 'linear' / 'linear.json'))
+    assert [(r['name'], r['seed']) for r in linear['results']] == [('random', 0), ('random', 1)]
+    before = os.path.getmtime(tmp_path / 'probes' / 'det' / 'det.json')
+    assert protocol.main(argv) == 0  # resumed: every row exists, nothing rewritten
+    assert os.path.getmtime(tmp_path / 'probes' / 'det' / 'det.json') == before
