@@ -16,8 +16,11 @@ train_pipeline = [
     dict(type='MultiView', num_views=[num_levels], transforms=[view_pipeline]),
     dict(type='PackInputs'),
 ]
+# Iteration-based schedules count iterations, not epochs: an infinite sampler never runs out
+# (no "Reach the end of the dataloader" restart on a small photo set), reshuffled per pass.
 train_dataloader = dict(
     num_workers=2,
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(_delete_=True, type=dataset_type, data_root=data_root,
                  ann_file='annotations/instances_train.json',
                  data_prefix=dict(img_path='train/'), pipeline=train_pipeline))

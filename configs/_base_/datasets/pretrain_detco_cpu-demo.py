@@ -16,8 +16,11 @@ train_pipeline = [
     dict(step, global_pipeline=global_pipeline, local_pipeline=local_pipeline)
     if step.type == 'GlobalLocalViews' else step for step in _base_.train_pipeline
 ]
+# Iteration-based schedules count iterations, not epochs: an infinite sampler never runs out
+# (no "Reach the end of the dataloader" restart on a small photo set), reshuffled per pass.
 train_dataloader = dict(
     num_workers=2,
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(_delete_=True, type='UnlabeledImageDataset', data_root='data/pretrain',
                  ann_file='meta/train.txt', data_prefix=dict(img_path='train/'),
                  pipeline=train_pipeline))

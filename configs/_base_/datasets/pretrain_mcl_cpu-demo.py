@@ -17,8 +17,11 @@ train_pipeline = [
     dict(step, num_views=[num_levels, num_levels], transforms=[view_pipeline1, view_pipeline2])
     if step.type == 'MultiView' else step for step in _base_.train_pipeline
 ]
+# Iteration-based schedules count iterations, not epochs: an infinite sampler never runs out
+# (no "Reach the end of the dataloader" restart on a small photo set), reshuffled per pass.
 train_dataloader = dict(
     num_workers=2,
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(_delete_=True, type='UnlabeledImageDataset', data_root='data/pretrain',
                  ann_file='meta/train.txt', data_prefix=dict(img_path='train/'),
                  pipeline=train_pipeline))

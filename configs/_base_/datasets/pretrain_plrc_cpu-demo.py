@@ -9,8 +9,11 @@ train_pipeline = [
     dict(step, size=img_size, mask_size=24, min_overlap=0.5) if step.type == 'GridRegionTwoView' else step
     for step in _base_.train_pipeline
 ]
+# Iteration-based schedules count iterations, not epochs: an infinite sampler never runs out
+# (no "Reach the end of the dataloader" restart on a small photo set), reshuffled per pass.
 train_dataloader = dict(
     num_workers=2,
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(_delete_=True, type='UnlabeledImageDataset', data_root='data/pretrain',
                  ann_file='meta/train.txt', data_prefix=dict(img_path='train/'),
                  pipeline=train_pipeline))

@@ -15,8 +15,11 @@ v3_size = img_size // 2
 views = dict(_base_.paper_views, v1_size=v1_size, v2_size=v2_size, v3_size=v3_size,
              min_box_size=8 * img_size / 224)
 train_pipeline = [views if step.type == 'SoCoViews' else step for step in _base_.train_pipeline]
+# Iteration-based schedules count iterations, not epochs: an infinite sampler never runs out
+# (no "Reach the end of the dataloader" restart on a small photo set), reshuffled per pass.
 train_dataloader = dict(
     num_workers=2,
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(data_root='data/pretrain',
                  proposal_file='meta/train_proposals_ss-fast.json',
                  pipeline=train_pipeline))
