@@ -18,38 +18,28 @@ import sys
 
 from mmengine.config import DictAction
 
+from mcl_plugin.converters.cli import (add_common_args, common_kwargs, converter_parser,
+                                       run_conversion)
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Map a pre-training checkpoint (plugin MCL/SoCo/DetCo/PLRC, mmpretrain / '
-        'mmselfsup BYOL/MoCo, backbone-only) onto the detector of an mmdet fine-tune config.')
-    parser.add_argument('src', help='source checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint (.pth) for load_from')
+    parser = converter_parser(
+        'Map a pre-training checkpoint (plugin MCL/SoCo/DetCo/PLRC, mmpretrain / mmselfsup '
+        'BYOL/MoCo, backbone-only) onto the detector of an mmdet fine-tune config.',
+        dst_help='output checkpoint (.pth) for load_from')
     parser.add_argument('--config', required=True, help='fine-tune config that builds the target')
-    parser.add_argument('--use-ema',
-                        action='store_true',
-                        help='convert the EMA / momentum target instead of the online weights')
     parser.add_argument('--parts',
                         default='backbone,neck,head',
                         help='comma-separated subset of backbone,neck,head (default: all; '
                         'parts the target does not have are skipped automatically)')
-    parser.add_argument('--allow-missing',
-                        action='append',
-                        default=[],
-                        metavar='REGEX',
-                        help='backbone keys matching REGEX may stay at init (repeatable), e.g. '
-                        "'backbone\\.norm[0-2]\\.' for a Swin trained with out_indices=(3,)")
-    parser.add_argument('--src-format',
-                        default='auto',
-                        choices=('auto', 'plugin', 'soco', 'mcl', 'plrc', 'detco'),
-                        help='layout of the source: auto (default) detects the official SoCo, '
-                        'MCL, PLRC and DetCo checkpoints (DetCo: bare ResNet, detectron2 .pkl '
-                        'or MoCo-style encoder_q) and the plugin / mmpretrain layout')
-    parser.add_argument('--markdown', action='store_true', help='print the table as Markdown')
-    parser.add_argument('--trust-checkpoint',
-                        action='store_true',
-                        help='unpickle a source that holds Python objects outside the checkpoint '
-                        'allow-list (this runs code stored in the file: only for files you trust)')
+    add_common_args(parser,
+                    verb='convert',
+                    allow_missing_help='backbone keys matching REGEX may stay at init '
+                    "(repeatable), e.g. 'backbone\\.norm[0-2]\\.' for a Swin trained with "
+                    'out_indices=(3,)',
+                    src_format_help='layout of the source: auto (default) detects the official '
+                    'SoCo, MCL, PLRC and DetCo checkpoints (DetCo: bare ResNet, detectron2 .pkl '
+                    'or MoCo-style encoder_q) and the plugin / mmpretrain layout')
     parser.add_argument('--cfg-options',
                         nargs='+',
                         action=DictAction,
@@ -59,29 +49,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mcl_plugin.converters.convert import ConversionError, convert_checkpoint
+    from mcl_plugin.converters.convert import convert_checkpoint
     parts = [p.strip() for p in args.parts.split(',') if p.strip()]
-    try:
-        report = convert_checkpoint(args.src,
-                                    args.dst,
-                                    args.config,
-                                    use_ema=args.use_ema,
-                                    parts=parts,
-                                    cfg_options=args.cfg_options,
-                                    allow_missing=args.allow_missing,
-                                    trust=args.trust_checkpoint,
-                                    src_format=args.src_format)
-    except ConversionError as exc:
-        print(f'convert_to_mmdet: error: {exc}', file=sys.stderr)
-        return 2
-    print(report.to_markdown() if args.markdown else report.format())
-    if not report.ok:
-        for error in report.errors:
-            print(f'convert_to_mmdet: error: {error}', file=sys.stderr)
-        print(f'convert_to_mmdet: nothing was written to {args.dst}', file=sys.stderr)
-        return 1
-    print(f'saved {args.dst}')
-    return 0
+
+    def convert():
+        return convert_checkpoint(args.src,
+                                  args.dst,
+                                  args.config,
+                                  parts=parts,
+                                  cfg_options=args.cfg_options,
+                                  **common_kwargs(args)), ''
+
+    return run_conversion('convert_to_mmdet', convert, args.dst, args.markdown)
 
 
 if __name__ == '__main__':

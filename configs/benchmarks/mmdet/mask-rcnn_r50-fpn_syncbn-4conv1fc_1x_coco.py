@@ -8,18 +8,13 @@
 #   python tools/check_pretrained.py THIS_CONFIG CONVERTED.pth
 #   mim train mmdet THIS_CONFIG --launcher pytorch -G 8 --cfg-options load_from=CONVERTED.pth
 # Twins under the same protocol: *_supervised (torchvision ImageNet weights), *_random-init.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-
-custom_imports = dict(imports=['mcl_plugin'], allow_failed_imports=False)
-
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-model = dict(
-    backbone=dict(frozen_stages=-1, norm_cfg=norm_cfg, norm_eval=False, init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg),
-    roi_head=dict(
-        bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+# The model (SyncBN, 4conv1fc head, no backbone init) is the shared protocol base, also used by
+# the LVIS and Cityscapes configs; data, schedule and runtime are mmdet's COCO 1x ones.
+_base_ = [
+    '../../_base_/models/mask-rcnn_r50-fpn_syncbn-4conv1fc.py',
+    'mmdet::_base_/datasets/coco_instance.py', 'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py'
+]
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

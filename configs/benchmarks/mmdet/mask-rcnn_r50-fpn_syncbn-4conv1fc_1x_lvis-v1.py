@@ -10,19 +10,14 @@
 #   python tools/convert_to_mmdet.py PRETRAIN.pth CONVERTED.pth --config THIS_CONFIG
 #   mim train mmdet THIS_CONFIG --launcher pytorch -G 8 --cfg-options load_from=CONVERTED.pth
 # Twins under the same protocol: *_supervised (torchvision ImageNet weights), *_random-init.
-_base_ = 'mmdet::lvis/mask-rcnn_r50_fpn_sample1e-3_ms-1x_lvis-v1.py'
+# Built like mmdet's config: the protocol model base with mmdet's LVIS v1 data, 1x schedule and
+# runtime, then that config's LVIS head and test settings.
+_base_ = [
+    '../../_base_/models/mask-rcnn_r50-fpn_syncbn-4conv1fc.py',
+    'mmdet::_base_/datasets/lvis_v1_instance.py', 'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py'
+]
 
-custom_imports = dict(imports=['mcl_plugin'], allow_failed_imports=False)
-
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    backbone=dict(frozen_stages=-1, norm_cfg=norm_cfg, norm_eval=False, init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg),
-    roi_head=dict(
-        bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
-
-auto_scale_lr = dict(enable=False, base_batch_size=16)
-
-load_from = None  # --cfg-options load_from=CONVERTED.pth
+    roi_head=dict(bbox_head=dict(num_classes=1203), mask_head=dict(num_classes=1203)),
+    test_cfg=dict(rcnn=dict(score_thr=0.0001, max_per_img=300)))  # LVIS allows up to 300

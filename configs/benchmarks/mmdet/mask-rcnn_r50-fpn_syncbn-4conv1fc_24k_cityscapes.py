@@ -5,26 +5,26 @@
 # training short side chosen from 800..1024 (step 32, long side <= 2048), test 1024 x 2048;
 # AP / AP50 of the masks on val. Transfer protocol of mask-rcnn_r50-fpn_syncbn-4conv1fc_1x_coco.py
 # (SyncBN everywhere, all stages trainable, 4conv1fc box head).
-# Differences from mmdet's cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py, which it builds on:
-# that config starts from a COCO-trained detector (load_from) and trains 8 x 8 epochs; here
-# load_from is the converted pre-training checkpoint and the schedule is detectron2's.
+# Built from the protocol model base and mmdet's Cityscapes data / runtime / schedule bases (as
+# mmdet's cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py is, whose 8 classes and SmoothL1 box loss
+# it keeps); that config's COCO-trained load_from and 8 x 8 epochs are not used: load_from is the
+# converted pre-training checkpoint and the schedule is detectron2's.
 # The Cityscapes AP needs `cityscapesscripts` (mmdet's CityScapesMetric); data under
 # data/cityscapes/ converted with mmdet's tools/dataset_converters/cityscapes.py.
 #   python tools/convert_to_mmdet.py PRETRAIN.pth CONVERTED.pth --config THIS_CONFIG
 #   mim train mmdet THIS_CONFIG --launcher pytorch -G 8 --cfg-options load_from=CONVERTED.pth
 # Twins under the same protocol: *_supervised (torchvision ImageNet weights), *_random-init.
-_base_ = 'mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py'
+_base_ = [
+    '../../_base_/models/mask-rcnn_r50-fpn_syncbn-4conv1fc.py',
+    'mmdet::_base_/datasets/cityscapes_instance.py', 'mmdet::_base_/default_runtime.py',
+    'mmdet::_base_/schedules/schedule_1x.py'
+]
 
-custom_imports = dict(imports=['mcl_plugin'], allow_failed_imports=False)
-
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    backbone=dict(frozen_stages=-1, norm_cfg=norm_cfg, norm_eval=False, init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg),
     roi_head=dict(
         bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+            num_classes=8, loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0)),
+        mask_head=dict(num_classes=8)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
