@@ -1,9 +1,9 @@
 """Packaging for mcl_plugin.
 
-Metadata lives here (not in ``pyproject.toml``'s ``[project]`` table) on purpose: openmim's
-dependencies pin ``setuptools~=60.2``, which predates PEP 621 support, and its legacy ``develop``
-mode is what makes ``mim train mcl_plugin ...`` find ``mcl_plugin/.mim/{configs,tools}``
-(the distribution's location is then the repository root).
+Metadata lives here (not in ``pyproject.toml``'s ``[project]`` table) so that the legacy
+``setup.py develop`` mode (setuptools < 80, ``tools/setup.sh`` installs 77.0.3-79) keeps working:
+it is what makes ``mim train mcl_plugin ...`` find ``mcl_plugin/.mim/{configs,tools}`` (the
+distribution's location is then the repository root).
 """
 import os.path as osp
 
