@@ -45,8 +45,13 @@ def test_coco_box_ap_of_ground_truth_is_100_and_shifted_boxes_lower(small_data):
     from mmengine.structures import InstanceData
     root = str(small_data / 'objects_coco')
     classes = read_classes(root)
-    _, samples = load_split(root, 'val', (256, 192), classes)
+    # half the image size: the boxes the detector trains on must be scaled with the image
+    _, samples = load_split(root, 'val', (128, 96), classes)
     ann = osp.join(root, 'annotations', 'instances_val.json')
+    for s in samples:
+        h, w = s['metainfo']['img_shape']
+        assert s['metainfo']['scale_factor'][0] < 1
+        assert (s['bboxes'][:, 2] <= w + 1e-3).all() and (s['bboxes'][:, 3] <= h + 1e-3).all()
 
     def preds(shift):
         out = []

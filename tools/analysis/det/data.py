@@ -43,8 +43,9 @@ def load_split(data_root: str, split: str, scale: Tuple[int, int], classes: Sequ
     from mmdet.datasets import CocoDataset
     pipeline = [
         dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=scale, keep_ratio=True),
+        # annotations before Resize, so that the boxes are scaled with the image
         dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=scale, keep_ratio=True),
         dict(type='PackDetInputs',
              meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
     ]
