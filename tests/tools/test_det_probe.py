@@ -99,7 +99,8 @@ def test_variants_freeze_what_the_checkpoint_fills_and_frozen_weights_stay(
     det_b = load_detector(str(mcl_checkpoint), 'backbone', len(classes))
     assert det_b.frozen_parts == ['backbone'] and det_b.cached_stage == 'backbone'
     assert all(p.requires_grad for p in det_b.model.neck.parameters())
-    assert torch.equal(det_b.model.neck.fpn_convs[0].conv.weight, model.neck.fpn_convs[0].conv.weight)
+    assert torch.equal(det_b.model.neck.fpn_convs[0].conv.weight,
+                       model.neck.fpn_convs[0].conv.weight)
 
 
 def test_det_probe_tool_rows_cache_and_resume(tmp_path, small_data, mcl_checkpoint):

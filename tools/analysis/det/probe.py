@@ -266,7 +266,8 @@ def det_to_markdown(doc: Mapping) -> str:
             f'4conv1fc box head, {doc["num_train"]} train / {doc["num_val"]} val images at '
             f'{tuple(s["scale"])}, un-augmented, frozen stage cached; {s["iters"]} iterations '
             f'x batch {s["batch_size"]}, SGD lr {s["lr"]} x batch / 16, {s["rois_per_image"]} '
-            f'RoIs per image, 100 RPN proposals per test image; COCO box AP on val{", EMA target" if s["use_ema"] else ""}.', ''
+            f'RoIs per image, 100 RPN proposals per test image; COCO box AP on val'
+            f'{", EMA target" if s["use_ema"] else ""}.', ''
         ]
     lines += [
         '| checkpoint | seed | variant | frozen | keys loaded | box AP | AP50 | AP75 '
