@@ -210,8 +210,11 @@ def test_each_ablation_config_changes_only_its_setting(row):
     assert views.transforms == demo.train_dataloader.dataset.pipeline[1].transforms
     new, old = _flat(cfg.to_dict()), _flat(demo.to_dict())
     changed = {k for k in set(new) | set(old) if new.get(k, '<unset>') != old.get(k, '<unset>')}
+    # S also sets the FPN's levels (the S read ones, start_level = 4 - S) and their strides
+    strides = {f'model.tile_pooler.featmap_strides.{i}' for i in range(max(levels, 3))}
     expected = ({'model.head.loss_mode'} if mode != 'a' else
-                {'num_levels', 'model.num_levels'} | {f'{k}.{i}' for k in _VIEWS for i in (0, 1)})
+                {'num_levels', 'model.num_levels', 'model.neck.start_level', 'model.neck.num_outs'}
+                | {f'{k}.{i}' for k in _VIEWS for i in (0, 1)} | strides)
     assert changed == expected, row
 
 
