@@ -29,13 +29,12 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from tools.analysis.probe_common import add_loading_args, probe_parser  # noqa: E402
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('checkpoints', nargs='+', help='random | [NAME=]PATH, one or more')
-    p.add_argument('--data-root', default='data/objects_coco', help='COCO-format set')
-    p.add_argument('--out-dir', default='work_dirs/det_probe', help='det.json, det.md, cache/')
+    p = probe_parser(__doc__, 'work_dirs/det_probe', 'det.json, det.md, cache/')
+    add_loading_args(p)
     p.add_argument('--seeds', default='0', help='comma-separated seeds (%(default)s)')
     p.add_argument('--variants', default='backbone,all',
                    help='comma-separated: backbone, all (%(default)s)')
@@ -47,12 +46,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--rois-per-image', type=int, default=32, help='sampled RoIs (%(default)s)')
     p.add_argument('--max-images', type=int, default=None,
                    help='only the first N images of each split (smoke runs)')
-    p.add_argument('--use-ema', action='store_true', help='probe the EMA / momentum target')
     p.add_argument('--cache-dir', help='feature cache (default OUT_DIR/cache)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='unpickle checkpoints that hold Python objects outside the allow-list '
-                   '(runs code stored in the file: only for files you trust)')
     return p.parse_args(argv)
 
 

@@ -36,23 +36,17 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from tools.analysis.probe_common import add_loading_args, probe_parser  # noqa: E402
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('checkpoints', nargs='+', help='random | [NAME=]PATH, one or more')
-    p.add_argument('--data-root',
-                   default='data/objects_coco',
-                   help='COCO-format set: annotations/instances_<split>.json + <split>/')
-    p.add_argument('--out-dir', default='work_dirs/knn_probe', help='knn.md, knn.json, PNGs')
+    p = probe_parser(__doc__, 'work_dirs/knn_probe', 'knn.md, knn.json, PNGs')
+    add_loading_args(p)
     p.add_argument('--train-split', default='train', help='k-NN memory split')
     p.add_argument('--val-split', default='val', help='classified split')
     p.add_argument('--img-size', type=int, default=128, help='crop side in pixels')
     p.add_argument('--k', type=int, default=20, help='neighbours')
     p.add_argument('--temperature', type=float, default=0.07, help='vote temperature')
-    p.add_argument('--use-ema',
-                   action='store_true',
-                   help='probe the EMA / momentum target instead of the online backbone')
     p.add_argument('--backbone-config',
                    help='config whose model.backbone to build (needed for non-ResNet '
                    'backbones; pre-training or fine-tune config)')
@@ -70,9 +64,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    default=None,
                    help='only the first N instances of each split (smoke runs)')
     p.add_argument('--seed', type=int, default=0, help='seed of random and of t-SNE')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='unpickle checkpoints that hold Python objects outside the allow-list '
-                   '(runs code stored in the file: only for files you trust)')
     return p.parse_args(argv)
 
 

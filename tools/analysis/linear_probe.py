@@ -32,15 +32,12 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from tools.analysis.probe_common import add_loading_args, probe_parser  # noqa: E402
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('checkpoints', nargs='+', help='random | [NAME=]PATH, one or more')
-    p.add_argument('--data-root', default='data/objects_coco',
-                   help='COCO-format set: annotations/instances_<split>.json + <split>/')
-    p.add_argument('--out-dir', default='work_dirs/linear_probe',
-                   help='linear.json, linear.md, cache/')
+    p = probe_parser(__doc__, 'work_dirs/linear_probe', 'linear.json, linear.md, cache/')
+    add_loading_args(p)
     p.add_argument('--seeds', default='0', help='comma-separated probe seeds (%(default)s)')
     p.add_argument('--train-split', default='train')
     p.add_argument('--val-split', default='val')
@@ -48,8 +45,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--epochs', type=int, default=100, help='classifier epochs')
     p.add_argument('--lr', type=float, default=1e-2, help='AdamW learning rate')
     p.add_argument('--weight-decay', type=float, default=1e-3)
-    p.add_argument('--use-ema', action='store_true',
-                   help='probe the EMA / momentum target instead of the online backbone')
     p.add_argument('--backbone-config',
                    help='config whose model.backbone to build (non-ResNet backbones)')
     p.add_argument('--cache-dir', help='feature cache (default OUT_DIR/cache)')
@@ -58,9 +53,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--max-items', type=int, default=None,
                    help='only the first N instances of each split (smoke runs)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='unpickle checkpoints that hold Python objects outside the allow-list '
-                   '(runs code stored in the file: only for files you trust)')
     return p.parse_args(argv)
 
 

@@ -1,7 +1,5 @@
 """The frozen-feature detection probe run: cache the frozen stage once per checkpoint, train the
 remaining layers on the cache for a fixed number of iterations, COCO box AP on the val split."""
-import json
-import os
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
@@ -9,8 +7,9 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-from tools.analysis.knn.backbone import parse_spec
+from tools.analysis.knn.backbone import parse_specs
 from tools.analysis.knn.cache import cache_path, cached, source_fingerprint
+from tools.analysis.probe_common import previous_rows, write_results
 
 from .data import frozen_features, load_split, read_classes, to_data_samples
 from .detector import ProbeDetector, load_detector, set_train_mode, trainable_parameters
@@ -173,22 +172,12 @@ def run_det_probe(specs: Sequence[str],
         tuple[list[DetResult], dict]: All rows and the JSON document.
     """
     from tqdm import tqdm
-    parsed = [parse_spec(s) for s in specs]
-    names = [n for n, _ in parsed]
-    if len(set(names)) != len(names):
-        raise ValueError(f'checkpoint names must be unique, got {names}')
+    parsed = parse_specs(specs)
     classes = read_classes(data_root)
     settings = dict(data_root=osp.abspath(data_root), use_ema=use_ema, classes=list(classes),
                     **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()})
     json_path = osp.join(out_dir, 'det.json')
-    results: List[DetResult] = []
-    if osp.exists(json_path):
-        with open(json_path, encoding='utf-8') as f:
-            old = json.load(f)
-        if old.get('settings') == settings:
-            results = [DetResult(**r) for r in old['results']]
-        else:
-            log(f'[det_probe] {json_path} has other settings: starting a new table')
+    results = [DetResult(**r) for r in previous_rows(json_path, settings, 'det_probe', log)]
     done = {(r.name, r.seed, r.variant) for r in results}
     todo = [(n, s, seed, v) for n, s in parsed for seed in seeds for v in variants
             if (n, seed, v) not in done]
@@ -247,13 +236,7 @@ def run_det_probe(specs: Sequence[str],
 
 
 def _write(out_dir: str, doc: dict) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = osp.join(out_dir, 'det.json.tmp')
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(doc, f, indent=2)
-    os.replace(tmp, osp.join(out_dir, 'det.json'))
-    with open(osp.join(out_dir, 'det.md'), 'w', encoding='utf-8') as f:
-        f.write(det_to_markdown(doc) + '\n')
+    write_results(out_dir, 'det', doc, det_to_markdown)
 
 
 def det_to_markdown(doc: Mapping) -> str:

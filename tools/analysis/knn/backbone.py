@@ -5,7 +5,7 @@ import copy
 import os.path as osp
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -73,6 +73,15 @@ def parse_spec(spec: str) -> Tuple[str, str]:
     parent = osp.basename(osp.dirname(osp.abspath(spec)))
     return f'{parent}/{stem}' if parent else stem, spec
 
+
+
+def parse_specs(specs: Sequence[str]) -> List[Tuple[str, str]]:
+    """:func:`parse_spec` of every spec; names must be unique (they key the result rows)."""
+    parsed = [parse_spec(s) for s in specs]
+    names = [n for n, _ in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError(f'checkpoint names must be unique, got {names}')
+    return parsed
 
 def infer_resnet_cfg(state: Mapping[str, torch.Tensor]) -> Optional[dict]:
     """The mmdet ``ResNet`` config of the backbone in a state dict, or None if it holds none.

@@ -9,7 +9,6 @@ with AdamW and cross-entropy for ``epochs`` passes of shuffled mini-batches. One
 (checkpoint, seed): the seed drives the shuffling (and the weights of ``random``).
 """
 import json
-import os
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,8 +18,9 @@ import torch
 from torch import nn
 
 from mcl_plugin.converters.convert import load_source_checkpoint
+from tools.analysis.probe_common import previous_rows, write_results
 
-from .backbone import RANDOM, infer_resnet_cfg, load_backbone, parse_spec
+from .backbone import RANDOM, infer_resnet_cfg, load_backbone, parse_specs
 from .cache import cache_path, cached, source_fingerprint
 from .features import extract_features, load_crops
 from .probe import _describe
@@ -164,23 +164,13 @@ def run_linear_probe(specs: Sequence[str],
     Returns:
         tuple[list[LinearResult], dict]: All rows (kept and new) and the JSON document.
     """
-    parsed = [parse_spec(s) for s in specs]
-    names = [n for n, _ in parsed]
-    if len(set(names)) != len(names):
-        raise ValueError(f'checkpoint names must be unique, got {names}')
+    parsed = parse_specs(specs)
     settings = dict(data_root=osp.abspath(data_root), train_split=train_split,
                     val_split=val_split, img_size=img_size, use_ema=use_ema,
                     max_items=max_items, linear=asdict(linear),
                     feature='global average pool of the last backbone stage')
     json_path = osp.join(out_dir, 'linear.json')
-    kept: List[LinearResult] = []
-    if osp.exists(json_path):
-        with open(json_path, encoding='utf-8') as f:
-            old = json.load(f)
-        if old.get('settings') == settings:
-            kept = [LinearResult(**r) for r in old['results']]
-        else:
-            log(f'[linear_probe] {json_path} has other settings: starting a new table')
+    kept = [LinearResult(**r) for r in previous_rows(json_path, settings, 'linear_probe', log)]
     done = {(r.name, r.seed) for r in kept}
     todo = [(n, s, seed) for n, s in parsed for seed in seeds if (n, seed) not in done]
     cache_dir = cache_dir or osp.join(out_dir, 'cache')
@@ -248,13 +238,7 @@ def run_linear_probe(specs: Sequence[str],
 
 
 def _write(out_dir: str, doc: dict) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = osp.join(out_dir, 'linear.json.tmp')
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(doc, f, indent=2)
-    os.replace(tmp, osp.join(out_dir, 'linear.json'))
-    with open(osp.join(out_dir, 'linear.md'), 'w', encoding='utf-8') as f:
-        f.write(linear_to_markdown(doc) + '\n')
+    write_results(out_dir, 'linear', doc, linear_to_markdown)
 
 
 def linear_to_markdown(doc: Mapping) -> str:

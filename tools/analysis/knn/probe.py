@@ -10,7 +10,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 
 from mcl_plugin.converters.convert import load_source_checkpoint
 
-from .backbone import RANDOM, infer_resnet_cfg, load_backbone, parse_spec
+from .backbone import RANDOM, infer_resnet_cfg, load_backbone, parse_specs
 from .classify import knn_top1
 from .features import extract_features, load_crops
 from .tsne import plot_tsne, tsne
@@ -89,10 +89,7 @@ def run_probe(specs: Sequence[str],
     Returns:
         tuple[list[ProbeResult], dict]: The rows and the JSON document.
     """
-    parsed = [parse_spec(s) for s in specs]
-    names = [n for n, _ in parsed]
-    if len(set(names)) != len(names):
-        raise ValueError(f'checkpoint names must be unique, got {names}')
+    parsed = parse_specs(specs)
     start = time.perf_counter()
     train = load_crops(data_root,
                        train_split,
