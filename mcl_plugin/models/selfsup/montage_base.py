@@ -3,6 +3,7 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from mmdet.models.necks import FPN
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from torch import Tensor, nn
 
@@ -94,6 +95,10 @@ class MontageSupervisor(BaseSelfSupervisor):
         self.assembler = MODELS.build(assembler)
         self.tile_pooler = MODELS.build(tile_pooler)
         self.tile_head = MODELS.build(tile_head)
+        if pyramid_rows == 'read' and not (isinstance(self.neck, FPN) and
+                                           self.neck.num_outs == len(self.neck.lateral_convs)):
+            raise ValueError("pyramid_rows='read' needs an mmdet FPN without extra levels as "
+                             f'the neck, got {type(self.neck).__name__}')
 
     def check_views(self, inputs: List[Tensor]) -> None:
         """Raise a readable error unless ``inputs`` holds ``num_branches * S`` views."""

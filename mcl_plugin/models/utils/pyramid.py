@@ -43,6 +43,9 @@ def pyramid_outputs(neck: nn.Module,
             raise ValueError('pyramid_outputs: rows needs the output indices (needed)')
         return list(neck(inputs))
     needed = sorted(set(needed))
+    if rows and not (isinstance(neck, FPN) and neck.num_outs == len(neck.lateral_convs)):
+        raise ValueError(f'pyramid_outputs: rows need an mmdet FPN without extra levels, got '
+                         f'{type(neck).__name__}')
     if isinstance(neck, InterpolatedPyramid):
         n = len(neck.scale_factors)
         _check(needed, n, neck)

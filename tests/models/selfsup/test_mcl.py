@@ -296,3 +296,11 @@ def test_pyramid_rows_read_runs_each_output_conv_on_its_levels_montages(message_
     assert same == (fpn_norm is None)
     with pytest.raises(ValueError, match="needs tile_bn_scope='joint'"):
         MODELS.build(dict(mcl_cfg(), pyramid_rows='read', tile_bn_scope='per_level'))
+
+
+def test_pyramid_rows_read_needs_an_fpn(message_hub):
+    cfg = mcl_cfg(num_levels=2)
+    cfg.update(neck=dict(type='InterpolatedPyramid', scale_factors=(1, 2), in_index=-1),
+               pyramid_rows='read')
+    with pytest.raises(ValueError, match="pyramid_rows='read' needs an mmdet FPN"):
+        MODELS.build(cfg)
