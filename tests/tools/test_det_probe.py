@@ -2,7 +2,7 @@
 of ground truth and of shifted boxes through the probe's metric path, what each variant freezes
 for an MCL checkpoint and that frozen weights stay put while the rest trains, and the tool end
 to end on the --small objects set (rows per (checkpoint, seed, variant), cache, resume)."""
-import importlib.util
+import importlib
 import json
 import os.path as osp
 
@@ -18,11 +18,8 @@ DEMO = osp.join(REPO, 'configs', 'mcl', 'mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-d
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'det_probe', osp.join(REPO, 'tools', 'analysis', 'det_probe.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    """The CLI module (``tools`` is a package; the script also runs standalone)."""
+    return importlib.import_module('tools.analysis.det_probe')
 
 
 @pytest.fixture(scope='module')

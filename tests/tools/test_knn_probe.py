@@ -1,7 +1,7 @@
 """k-NN probe (tools/analysis/knn/, tools/analysis/knn_probe.py): the weighted k-NN rule on
 constructed features, the t-SNE on separated clusters, backbone loading from a freshly built MCL
 demo checkpoint (online and EMA), and the tool end to end on the --small objects set."""
-import importlib.util
+import importlib
 import json
 import math
 import os.path as osp
@@ -19,11 +19,8 @@ DEMO = osp.join(REPO, 'configs', 'mcl', 'mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-d
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'knn_probe', osp.join(REPO, 'tools', 'analysis', 'knn_probe.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    """The CLI module (``tools`` is a package; the script also runs standalone)."""
+    return importlib.import_module('tools.analysis.knn_probe')
 
 
 def _unit(deg: float) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Linear probe (tools/analysis/knn/linear.py, tools/analysis/linear_probe.py): the classifier on
 constructed features (separable -> 100 %, shuffled labels -> chance), and the tool end to end on
 the --small objects set: rows per (checkpoint, seed), the feature cache, resuming."""
-import importlib.util
+import importlib
 import json
 import os.path as osp
 
@@ -13,11 +13,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'linear_probe', osp.join(REPO, 'tools', 'analysis', 'linear_probe.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    """The CLI module (``tools`` is a package; the script also runs standalone)."""
+    return importlib.import_module('tools.analysis.linear_probe')
 
 
 def _blobs(labels, dim, gen, scale=3.0):
