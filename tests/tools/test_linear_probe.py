@@ -3,13 +3,11 @@ constructed features (separable -> 100 %, shuffled labels -> chance), and the to
 the --small objects set: rows per (checkpoint, seed), the feature cache, resuming."""
 import importlib
 import json
-import os.path as osp
 
 import torch
 
 from tools.analysis.knn import LinearConfig, linear_top1
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _tool():
