@@ -9,7 +9,6 @@ import torch
 from tools.analysis.knn import LinearConfig, linear_top1
 
 
-
 def _tool():
     """The CLI module (``tools`` is a package; the script also runs standalone)."""
     return importlib.import_module('tools.analysis.linear_probe')
