@@ -10,6 +10,11 @@ alike, and the statistics pool the timed steps of all rounds. A step is
 backward + SGD step. What "image size" means for each method, and which extra inputs it gets,
 is documented in :mod:`tools.analysis.bench`; the JSON and the table list it per algorithm.
 
+Memory of one step, besides the peak: the bytes of the tensors autograd saves for backward (the
+activation memory the method needs) and weights + gradients + optimizer state, read in the
+untimed warm-up step (:func:`tools.analysis.bench.step_memory`). Speed levers, the same for every
+algorithm and recorded in the JSON and the table header: ``--channels-last`` and ``--foreach``.
+
 Output: one JSON (``--out``, default ``work_dirs/benchmark/all_r{depth}_{img}_b{batch}.json``)
 and the Markdown table, printed and written next to it (same name, ``.md``).
 
@@ -18,6 +23,7 @@ Examples:
         --rounds 2 --threads 1 --out work_dirs/benchmark/all_r18_128_b16.json
     python tools/benchmark.py --algos mcl,byol,mocov2 --depth 50 --img 224 --batch 16
     python tools/benchmark.py --device cuda --batch 64 --steps 20
+    python tools/benchmark.py --algos byol,mcl --channels-last --foreach   # with the levers
     python tools/benchmark.py --pair ssl   # the former MCL vs BYOL comparison (= --algos byol,mcl)
 """
 import argparse
@@ -36,7 +42,7 @@ from tools.analysis.bench import (ALGOS, EXTRA_ALGOS, FPN_IN,  # noqa: E402
 
 PAIRS = {'ssl': ('byol', 'mcl'), 'sup': ('vanilla-sup', 'mcl-sup')}
 WORKER_KEYS = ('depth', 'img', 'batch', 'steps', 'warmup', 'levels', 'heads', 'device',
-               'threads', 'seed', 'macs')
+               'threads', 'seed', 'macs', 'channels_last', 'foreach')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,6 +80,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--no-macs', dest='macs', action='store_false',
                    help='skip the MAC count of one step (mmengine FlopAnalyzer, per module call; '
                    'see tools/analysis/bench/macs.py)')
+    p.add_argument('--channels-last', action='store_true',
+                   help='speed lever: model weights and input images in torch.channels_last '
+                   '(every algorithm; fails naming one that cannot run so)')
+    p.add_argument('--foreach', action='store_true',
+                   help='speed lever: foreach=True (multi-tensor) optimizer step where the '
+                   'optimizer takes it (torch SGD does); the report says which got it')
     p.add_argument('--out', default=None, help='JSON file (the table goes next to it as .md)')
     p.add_argument('--render', metavar='JSON',
                    help='measure nothing: recompute the ratios and rewrite the Markdown of an '

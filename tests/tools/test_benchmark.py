@@ -216,3 +216,139 @@ def test_table_mac_columns():
         assert col in header
     row = next(line for line in md.splitlines() if line.startswith('| MCL |'))
     assert '| 2.500 | 2.500 | 10.000 | 2.50x | 1.60 | backbone+target |' in row
+
+
+def _mlp() -> nn.Module:
+    """Linear 4 -> 8, ReLU, Linear 8 -> 2: 58 float32 parameters (232 bytes)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_saved_activations_of_known_layers():
+    """On a batch of B rows without grad autograd saves the input (B x 4 floats, for the first
+    weight's gradient) and the ReLU output (B x 8: saved by the ReLU and by the second linear,
+    one storage, counted once); the second layer also saves its transposed weight (for the
+    input gradient): a parameter, not an activation."""
+    from tools.analysis.bench import saved_tensor_bytes
+    model = _mlp()
+
+    def saved(rows: int, exclude) -> int:
+        x = torch.rand(rows, 4)
+        return saved_tensor_bytes(lambda: model(x).sum().backward(), exclude)
+
+    params = list(model.parameters())
+    assert saved(3, params) == 3 * (4 + 8) * 4
+    assert saved(3, ()) == 3 * (4 + 8) * 4 + 8 * 2 * 4
+    assert saved(7, params) == 7 * (4 + 8) * 4 > saved(3, params)
+    with torch.no_grad():  # nothing is saved without a graph
+        assert saved_tensor_bytes(lambda: model(torch.rand(3, 4)), params) == 0
+
+
+def test_step_memory_and_foreach_optimizer():
+    """Weights, gradients and SGD momentum of the MLP are 232 bytes each; the optimizer gets
+    ``foreach=True`` only when asked and only where its class takes it (not mmpretrain's
+    LARS)."""
+    from mmpretrain.engine.optimizers import LARS
+
+    from tools.analysis.bench import build_optimizer, step_memory
+    from tools.analysis.bench.worker import MB
+    model = _mlp()
+    x = torch.rand(5, 4)
+    opt, used = build_optimizer(model.parameters(), foreach=True)
+    assert used and isinstance(opt, torch.optim.SGD) and opt.defaults['foreach'] is True
+
+    def step() -> None:
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+
+    held = step_memory(step, model, opt)
+    assert held['saved_act_mb'] * MB == 5 * (4 + 8) * 4
+    for key in ('weights_mb', 'grads_mb', 'optim_state_mb'):
+        assert held[key] * MB == 232, key
+    assert held['state_mb'] * MB == 3 * 232
+    assert opt.state[model[0].weight]['momentum_buffer'] is not None
+    opt, used = build_optimizer(model.parameters())
+    assert not used and opt.defaults['foreach'] is None
+    opt, used = build_optimizer(model.parameters(), foreach=True, optimizer_cls=LARS)
+    assert not used and 'foreach' not in opt.defaults
+
+
+def test_table_memory_columns_and_levers():
+    """Saved-activation MB and its ratio vs the baselines, weights + grads + optimizer state and
+    the speed levers in the table; results without these fields (older JSON files) still
+    render, without the memory columns."""
+    def rec(t, act):
+        return dict(times=[t], peak_delta_mb=100., peak_mb=600., rss_ready_mb=500.,
+                    peak_is_lower_bound=False, params_m=1., num_levels=None, saved_act_mb=act,
+                    weights_mb=10., grads_mb=5., optim_state_mb=5., state_mb=20.,
+                    channels_last=True, optimizer='SGD', foreach=True)
+    algos = summarize({'byol': [rec(2., 40.)], 'mocov2': [rec(1., 20.)],
+                       'mcl': [rec(8., 70.), rec(9., 1.)]}, batch=8)
+    mcl = algos['mcl']
+    assert mcl['saved_act_mb'] == 70. and mcl['foreach'] and mcl['optimizer'] == 'SGD'
+    assert mcl['act_vs_byol'] == pytest.approx(1.75) and mcl['act_vs_mocov2'] == 3.5
+    for a in algos.values():
+        a.update(inputs='x', online_px_per_image=1.)
+    cfg = dict(depth=18, img=64, batch=8, heads='paper', steps=1, rounds=1, warmup=1,
+               device='cpu', channels_last=True, foreach=True)
+    md = markdown_table(dict(config=cfg, threads=1, cpus=2, algorithms=algos))
+    assert 'channels_last on, foreach optimizer step requested: SGD with foreach: BYOL, MoCo ' \
+        'v2, MCL.' in md.splitlines()[0]
+    header = md.splitlines()[2]
+    for col in ('saved activations (MB)', 'act vs BYOL', 'act vs MoCo v2',
+                'weights+grads+optim state (MB)'):
+        assert col in header
+    row = next(line for line in md.splitlines() if line.startswith('| MCL |'))
+    assert '| 1.00x | 70.0 | 1.75x | 3.50x | 20.0 |' in row
+    assert 'saved activations' in md.split('\n\n')[2]  # the footnote
+    algos['mcl'].update(foreach=False, optimizer='LARS')
+    md = markdown_table(dict(config=cfg, threads=1, cpus=2, algorithms=algos))
+    assert 'SGD with foreach: BYOL, MoCo v2; LARS without (not supported) foreach: MCL.' in md
+    old = {name: {k: v for k, v in a.items() if k not in
+                  ('saved_act_mb', 'act_vs_byol', 'act_vs_mocov2', 'state_mb', 'foreach')}
+           for name, a in algos.items()}
+    cfg = {k: v for k, v in cfg.items() if k not in ('channels_last', 'foreach')}
+    md = markdown_table(dict(config=cfg, threads=1, cpus=2, algorithms=old))
+    assert 'saved activations' not in md and 'act vs' not in md
+    assert 'channels_last off, foreach optimizer step not requested' in md
+
+
+@pytest.mark.slow
+def test_benchmark_speed_levers(tmp_path):
+    """--channels-last and --foreach run BYOL and MCL at toy size, are recorded in the JSON and
+    the table header, and the saved activations of one step are measured; --render still works
+    on a result without the new fields."""
+    out = tmp_path / 'levers.json'
+    proc = subprocess.run(
+        [sys.executable, 'tools/benchmark.py', '--algos', 'byol,mcl', '--depth', '18', '--img',
+         '64', '--batch', '2', '--steps', '1', '--rounds', '1', '--warmup', '1', '--threads',
+         '1', '--heads', 'demo', '--ss-images', '0', '--assembler-reps', '0', '--no-macs',
+         '--channels-last', '--foreach', '--out', str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res['config']['channels_last'] and res['config']['foreach']
+    algos = res['algorithms']
+    for name in ('byol', 'mcl'):
+        r = algos[name]
+        assert r['channels_last'] and r['foreach'] and r['optimizer'] == 'SGD', name
+        assert r['saved_act_mb'] > 0 and r['weights_mb'] > 0 and r['optim_state_mb'] > 0, name
+        assert r['grads_mb'] == pytest.approx(r['params_m'] * 4e6 / 2**20), name
+        assert r['act_vs_byol'] == pytest.approx(r['saved_act_mb'] /
+                                                 algos['byol']['saved_act_mb'])
+    # MCL: 2 x S montage sets of 64 px per step against BYOL's two views of each image
+    assert algos['mcl']['act_vs_byol'] > 1
+    assert 'channels_last on, foreach optimizer step requested: SGD with foreach: BYOL, MCL.' \
+        in res['markdown']
+    for a in algos.values():  # an older result file
+        for key in ('saved_act_mb', 'weights_mb', 'grads_mb', 'optim_state_mb', 'state_mb',
+                    'act_vs_byol', 'channels_last', 'optimizer', 'foreach'):
+            a.pop(key)
+    for key in ('channels_last', 'foreach'):
+        res['config'].pop(key)
+    out.write_text(json.dumps(res))
+    assert load_cli().render(str(out)) == 0
+    md = json.loads(out.read_text())['markdown']
+    assert 'channels_last off' in md and 'saved activations' not in md

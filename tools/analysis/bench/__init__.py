@@ -7,7 +7,9 @@ pipeline produces (:mod:`.inputs`: :func:`make_batch`), the timed worker (:mod:`
 :func:`run_worker`, one algorithm per fresh process), the selective-search timing for SoCo's
 proposals and the montage-assembler timing (:mod:`.extras`) and the summary / Markdown table
 (:mod:`.report`), and the MAC count of one step with mmengine's FLOP analysis
-(:mod:`.macs`: :func:`step_macs`; step = 3 x online forward + target forward).
+(:mod:`.macs`: :func:`step_macs`; step = 3 x online forward + target forward) and the memory
+of one step taken apart (:func:`step_memory`: saved activations, weights, gradients, optimizer
+state).
 
 Equal budget: every algorithm gets the same backbone (ResNet-``depth``, BN), the same number of
 source images per step (``batch``) and the same image size ``img``. What ``img`` is, per method
@@ -34,7 +36,9 @@ source images per step (``batch``) and the same image size ``img``. What ``img``
 
 A step is ``model.train_step``: data preprocessor (uint8 -> normalised float) + forward incl.
 the EMA / momentum update + loss + backward + SGD step (momentum 0.9, same for every method; the
-configs' LARS costs about the same).
+configs' LARS costs about the same; with ``--foreach`` a multi-tensor SGD step:
+:func:`build_optimizer`). With ``--channels-last`` the weights and the preprocessed images are
+in ``torch.channels_last``.
 """
 from .extras import bench_assembler, bench_selective_search, sample_images
 from .inputs import (DETCO_PATCHES, SOCO_PROPOSALS, describe_inputs, detco_patch_size,
@@ -43,7 +47,8 @@ from .models import (ALGOS, BASELINES, CONFIGS, EXTRA_ALGOS, FPN_IN, LABELS, NUM
                      build_model, classifier_cfg, config_root, model_cfg)
 from .macs import counted_parts, module_macs, step_macs
 from .report import add_ratios, markdown_table, summarize
-from .worker import max_rss_mb, rss_mb, run_isolated, run_worker
+from .worker import (build_optimizer, max_rss_mb, rss_mb, run_isolated, run_worker,
+                     saved_tensor_bytes, step_memory)
 
 __all__ = [
     'ALGOS', 'EXTRA_ALGOS', 'BASELINES', 'FPN_IN', 'NUM_CLASSES', 'LABELS', 'CONFIGS',
@@ -51,5 +56,6 @@ __all__ = [
     'build_model', 'detco_patch_size', 'montage_counts', 'describe_inputs', 'online_pixels',
     'make_batch', 'rss_mb', 'max_rss_mb', 'run_worker', 'run_isolated', 'sample_images',
     'bench_selective_search', 'bench_assembler', 'module_macs', 'step_macs',
-    'counted_parts', 'summarize', 'add_ratios', 'markdown_table'
+    'counted_parts', 'summarize', 'add_ratios', 'markdown_table', 'saved_tensor_bytes',
+    'step_memory', 'build_optimizer'
 ]

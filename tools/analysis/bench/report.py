@@ -7,6 +7,10 @@ from .models import BASELINES, LABELS
 #: The MAC count of one step a worker record may carry (:func:`.macs.step_macs`).
 MAC_KEYS = ('online_macs', 'target_macs', 'step_macs', 'macs_counted', 'macs_untraced',
             'macs_targets')
+#: What one step holds in memory (:func:`.worker.step_memory`, MB).
+HELD_KEYS = ('saved_act_mb', 'weights_mb', 'grads_mb', 'optim_state_mb', 'state_mb')
+#: The speed levers a worker record carries (:func:`.worker.run_worker`).
+LEVER_KEYS = ('channels_last', 'optimizer', 'foreach')
 
 
 def summarize(records: Dict[str, List[dict]], batch: int) -> Dict[str, dict]:
@@ -19,9 +23,9 @@ def summarize(records: Dict[str, List[dict]], batch: int) -> Dict[str, dict]:
     Returns:
         dict: Algorithm -> ``step_s`` (median), ``step_mean_s``, ``step_min_s``, ``steps``,
         ``round_medians_s``, ``images_per_s`` (``batch / step_s``), ``peak_delta_mb`` (max over
-        rounds), ``peak_mb``, ``rss_ready_mb``, ``params_m`` and, for each baseline ``b``
-        measured, ``step_vs_{b}`` and ``mem_vs_{b}`` (ratios of ``step_s`` / of
-        ``peak_delta_mb``).
+        rounds), ``peak_mb``, ``rss_ready_mb``, ``params_m``, where the records carry them
+        :data:`HELD_KEYS` (one step's saved activations, weights, gradients, optimizer state)
+        and :data:`LEVER_KEYS`, and the ratios of :func:`add_ratios`.
     """
     out: Dict[str, dict] = {}
     for name, recs in records.items():
@@ -39,6 +43,10 @@ def summarize(records: Dict[str, List[dict]], batch: int) -> Dict[str, dict]:
         counted = next((r for r in recs if 'step_macs' in r), None)
         if counted:
             out[name].update({k: counted[k] for k in MAC_KEYS})
+        held = next((r for r in recs if 'saved_act_mb' in r), None)
+        if held:  # the same batch and seed every round: read once
+            out[name].update({k: held[k] for k in HELD_KEYS})
+        out[name].update({k: recs[0][k] for k in LEVER_KEYS if k in recs[0]})
     return add_ratios(out)
 
 
@@ -47,7 +55,7 @@ def add_ratios(algos: Dict[str, dict]) -> Dict[str, dict]:
     the least disturbed by other load) and ``mem_vs_{b}`` (``peak_delta_mb`` ratio) for each
     baseline ``b`` in ``algos``; where both carry a MAC count, ``macs_vs_{b}`` (``step_macs``
     ratio) and ``waste_vs_{b}`` (= ``step_vs_{b} / macs_vs_{b}``: time per MAC relative to the
-    baseline). Returns ``algos``."""
+    baseline); where both carry it, ``act_vs_{b}`` (``saved_act_mb`` ratio). Returns ``algos``."""
     for base in BASELINES:
         if base not in algos:
             continue
@@ -59,6 +67,8 @@ def add_ratios(algos: Dict[str, dict]) -> Dict[str, dict]:
             if res.get('step_macs') and ref.get('step_macs'):
                 res[f'macs_vs_{base}'] = res['step_macs'] / ref['step_macs']
                 res[f'waste_vs_{base}'] = res[f'step_vs_{base}'] / res[f'macs_vs_{base}']
+            if res.get('saved_act_mb') and ref.get('saved_act_mb'):
+                res[f'act_vs_{base}'] = res['saved_act_mb'] / ref['saved_act_mb']
     return algos
 
 
@@ -72,6 +82,24 @@ def macs_parts(res: dict) -> str:
                          tuple(res.get('macs_targets') or ('target_net', )))
 
 
+def levers(results: dict) -> str:
+    """The table header's speed levers: ``--channels-last`` and ``--foreach``, with the
+    optimizers that got a ``foreach`` step and those that did not (results without these
+    fields are from before the flags existed: both off)."""
+    cfg = results['config']
+    text = f"Speed levers: channels_last {'on' if cfg.get('channels_last') else 'off'}, "
+    if not cfg.get('foreach'):
+        return text + ('foreach optimizer step not requested (torch default: for-loop on CPU, '
+                       'foreach on CUDA).')
+    groups: Dict[tuple, List[str]] = {}
+    for name, r in results['algorithms'].items():
+        key = (r.get('optimizer', '?'), bool(r.get('foreach')))
+        groups.setdefault(key, []).append(LABELS.get(name, name).split(' (')[0])
+    parts = [f"{opt} {'with' if on else 'without (not supported)'} foreach: {', '.join(names)}"
+             for (opt, on), names in groups.items()]
+    return text + 'foreach optimizer step requested: ' + '; '.join(parts) + '.'
+
+
 def markdown_table(results: dict) -> str:
     """The Markdown report: one row per algorithm, then SoCo's selective search, the run
     conditions, the legacy two-model table (``--pair``) and the montage assembler timing."""
@@ -79,11 +107,14 @@ def markdown_table(results: dict) -> str:
     cuda = cfg['device'].startswith('cuda')
     mem = 'peak CUDA alloc. above ready (MB)' if cuda else 'peak RSS above ready (MB)'
     bases = [b for b in BASELINES if b in algos]
+    held = any('saved_act_mb' in r for r in algos.values())
     short = {b: LABELS[b].split(' (')[0] for b in bases}
     head = (['algorithm', 'inputs per step', 'online px/img (img^2)', 'mean step (s)',
              'median step (s)', 'min step (s)', 'images/s', mem]
             + [f'step vs {short[b]}: median (min)' for b in bases]
             + [f'mem vs {short[b]}' for b in bases]
+            + (['saved activations (MB)'] + [f'act vs {short[b]}' for b in bases]
+               + ['weights+grads+optim state (MB)'] if held else [])
             + ['online fwd GMAC', 'target fwd GMAC', 'step GMAC (3x online + target)']
             + [f'MACs vs {short[b]}' for b in bases]
             + [f'waste vs {short[b]} (step / MAC ratio)' for b in bases] + ['MACs counted'])
@@ -95,6 +126,10 @@ def markdown_table(results: dict) -> str:
                f"{r['peak_delta_mb']:.0f}" + (' (>=)' if r['peak_is_lower_bound'] else '')]
         row += [f"{r[f'step_vs_{b}']:.2f}x ({r[f'step_min_vs_{b}']:.2f}x)" for b in bases]
         row += [f"{r[f'mem_vs_{b}']:.2f}x" for b in bases]
+        if held:
+            row += [f"{r['saved_act_mb']:.1f}" if 'saved_act_mb' in r else '-']
+            row += [f"{r[f'act_vs_{b}']:.2f}x" if f'act_vs_{b}' in r else '-' for b in bases]
+            row += [f"{r['state_mb']:.1f}" if 'state_mb' in r else '-']
         row += [f'{r[k] / 1e9:.3f}' if k in r else '-'
                 for k in ('online_macs', 'target_macs', 'step_macs')]
         row += [f"{r[f'macs_vs_{b}']:.2f}x" if f'macs_vs_{b}' in r else '-' for b in bases]
@@ -105,7 +140,18 @@ def markdown_table(results: dict) -> str:
             f"heads, {cfg['steps']} timed steps x {cfg['rounds']} interleaved rounds after "
             f"{cfg['warmup']} warm-up step(s), device {cfg['device']}, "
             f"{results['threads']} torch thread(s) per process, one process per algorithm and "
-            'round; images/s = batch / median step.', '', *lines]
+            'round; images/s = batch / median step. ' + levers(results), '', *lines]
+    if held:
+        text += ['', 'Memory of one step: "saved activations" = the tensors autograd saves for '
+                 'backward in one training step (saved_tensors_hooks; each storage once, the '
+                 "model's parameters and buffers left out): the activation memory the method "
+                 'needs, whatever the allocator; "act vs" = its ratio to the baseline\'s. '
+                 '"weights+grads+optim state" = parameters and buffers (EMA / momentum network '
+                 'and queues included) + the gradients at the optimizer step + the optimizer '
+                 'state (SGD momentum). The peak above ready holds the saved activations, the '
+                 'gradients, the optimizer state (made by the first step) and the temporaries '
+                 'of the step (on CPU: plus what the allocator keeps); the saved activations are '
+                 "the part the method's inputs and graph decide (tools/analysis/bench/worker.py)."]
     if any('step_macs' in r for r in algos.values()):
         text += ['', 'MACs: mmengine FlopAnalyzer (1 multiply-add = 1 MAC) on each outermost '
                  'module call of one step, traced alone with the tensors it received '
