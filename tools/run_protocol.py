@@ -43,11 +43,13 @@ Examples::
     python tools/run_protocol.py --rows mcl,byol --dry-run
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -55,6 +57,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MCL = 'configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
 FT = 'configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py'
+#: Serialises writes of WORK/calibration.json from the calibration threads.
+CALIB_LOCK = threading.Lock()
 FT_RANDOM = ('configs/benchmarks/mmdet/'
              'mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco_random-init.py')
 
@@ -103,7 +107,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/protocol')
     parser.add_argument('--data', default='data', help='folder with pretrain/ and objects_coco/')
     parser.add_argument('--pretrain-images', type=int, default=640,
-                        help='images seen by every pre-training (%(default)s)')
+                        help='images seen by every pre-training (%(default)s; see --budget-s)')
+    parser.add_argument('--budget-s', type=float, default=None,
+                        help='equal wall-clock pre-training budget per row in seconds instead of '
+                        'equal images: iterations = budget / the row\'s measured seconds per '
+                        'iteration (calibrated once, WORK/calibration.json)')
+    parser.add_argument('--pretrain-img', type=int, default=None,
+                        help='view size in pixels for the rows whose pipeline is MultiView of '
+                        'RandomResizedCrop views (MCL and its ablations, BYOL); MCL tiles read '
+                        'img / 32 cells. Other rows keep their config\'s (the table says which)')
+    parser.add_argument('--pretrain-batch', type=int, default=None,
+                        help='pre-training batch for the same rows, lr scaled linearly from the '
+                        'config\'s')
+    parser.add_argument('--calib-iters', type=int, default=8,
+                        help='iterations of a calibration run; the first 3 are not timed '
+                        '(%(default)s)')
     parser.add_argument('--ft-epochs', type=int, default=2, help='fine-tune epochs (%(default)s)')
     parser.add_argument('--ft-scale', default='160,120',
                         help='fine-tune image scale W,H (%(default)s)')
@@ -111,6 +129,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
     parser.add_argument('--stages', default='finetune',
                         help='comma-separated: finetune, linear, det (%(default)s)')
+    parser.add_argument('--probe-img', type=int, default=128,
+                        help='crop size of the linear / NCM probe (%(default)s)')
+    parser.add_argument('--probe-backbones', default='online',
+                        help='comma-separated: online, ema (the EMA / momentum target; random '
+                        'init has one backbone for both) (%(default)s)')
     parser.add_argument('--det-iters', type=int, default=300,
                         help='detection-probe iterations (%(default)s)')
     parser.add_argument('--det-batch', type=int, default=2,
@@ -177,6 +200,155 @@ def batch_size(config: str) -> int:
     return int(Config.fromfile(osp.join(ROOT, config)).train_dataloader.batch_size)
 
 
+def resizable(config: str) -> bool:
+    """Whether ``--pretrain-img`` / ``--pretrain-batch`` apply to a pre-training config: its
+    second pipeline step is ``MultiView`` of views that start with ``RandomResizedCrop``."""
+    from mmengine.config import Config
+    pipeline = Config.fromfile(osp.join(ROOT, config)).train_dataloader.dataset.pipeline
+    return (len(pipeline) > 1 and pipeline[1].type == 'MultiView'
+            and all(v[0].type == 'RandomResizedCrop' for v in pipeline[1].transforms))
+
+
+def row_batch(row: str, args: argparse.Namespace) -> int:
+    """The pre-training batch of a row in this protocol (``--pretrain-batch`` or the config's)."""
+    config = ROWS[row][1]
+    if args.pretrain_batch and resizable(config):
+        return args.pretrain_batch
+    return batch_size(config)
+
+
+def row_views(row: str, args: argparse.Namespace) -> str:
+    """The view size of a row in this protocol, for the table (``'config'``: its own)."""
+    config = ROWS[row][1]
+    return f'{args.pretrain_img} px' if args.pretrain_img and resizable(config) else 'config'
+
+
+def view_options(config: str, img: Optional[int], batch: Optional[int]) -> List[str]:
+    """``--cfg-options`` that set the views' size (and MCL's tile cells) and the batch (lr
+    scaled linearly) of a :func:`resizable` config."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    opts = []
+    if img is not None:
+        views = cfg.train_dataloader.dataset.pipeline[1].transforms
+        opts += [f'train_dataloader.dataset.pipeline.1.transforms.{i}.0.scale={img}'
+                 for i in range(len(views))]
+        if 'tile_pooler' in cfg.model:
+            if img % 32:
+                raise SystemExit(f'run_protocol: --pretrain-img {img} is not a multiple of 32 '
+                                 f'(the P5 stride of the MCL tiles of {config})')
+            opts.append(f'model.tile_pooler.out_size={img // 32}')
+    if batch is not None:
+        lr = cfg.optim_wrapper.optimizer.lr * batch / cfg.train_dataloader.batch_size
+        opts += [f'train_dataloader.batch_size={batch}', f'optim_wrapper.optimizer.lr={lr:g}']
+    return opts
+
+
+def pretrain_cfg_options(row: str, seed: int, args: argparse.Namespace) -> List[str]:
+    """The pre-training ``--cfg-options`` of a row: seed, data (checked), and the views and
+    batch of ``--pretrain-img`` / ``--pretrain-batch`` where the row's config takes them."""
+    data_root = osp.join(args.data, 'objects_coco' if row == 'mcl-sup' else 'pretrain')
+    opts = [f'randomness.seed={seed}', f'train_dataloader.dataset.data_root={data_root}']
+    config = ROWS[row][1]
+    if (args.pretrain_img or args.pretrain_batch) and config and resizable(config):
+        opts += view_options(config, args.pretrain_img, args.pretrain_batch)
+    if row == 'soco':
+        proposals = osp.join(data_root, 'meta', 'train_proposals_ss-fast.json')
+        if not osp.exists(proposals):
+            raise SystemExit(
+                f'run_protocol: SoCo needs {proposals}; make it with: python '
+                f'tools/generate_proposals.py {data_root}/train --ann-file '
+                f'{data_root}/meta/train.txt --out {proposals} --max-side 320')
+    return opts
+
+
+#: Timed iterations of a calibration run start after this many (data workers, allocator).
+CALIB_SKIP = 3
+
+
+def calibration_file(args: argparse.Namespace) -> str:
+    return osp.join(args.work_dir, 'calibration.json')
+
+
+def seconds_per_iteration(scalars: str, skip: int = CALIB_SKIP) -> float:
+    """Median per-iteration ``time`` after ``skip`` iterations in an mmengine ``scalars.json``
+    written with ``log_processor.window_size=1`` and a logger interval of 1."""
+    times = []
+    with open(scalars) as f:
+        for line in f:
+            rec = json.loads(line)
+            if 'time' in rec and int(rec.get('step', rec.get('iter', 0))) > skip:
+                times.append(float(rec['time']))
+    if not times:
+        raise SystemExit(f'run_protocol: no timed iteration after the first {skip} in {scalars}; '
+                         'raise --calib-iters')
+    times.sort()
+    mid = len(times) // 2
+    return times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2
+
+
+def calibrate(row: str, args: argparse.Namespace) -> Tuple[str, int]:
+    """Measure a row's seconds per pre-training iteration (``--calib-iters`` iterations of its
+    config with ``--threads`` threads), unless ``WORK/calibration.json`` holds it for the same
+    thread count; returns ``(row, exit code)``."""
+    _, config = ROWS[row]
+    if config is None or calibrated(row, args) is not None:
+        return row, 0
+    work = osp.join(args.work_dir, 'calibration', row)
+    iters = args.calib_iters
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work,
+           '--cfg-options', *pretrain_cfg_options(row, 0, args), f'train_cfg.max_iters={iters}',
+           'default_hooks.logger.interval=1', 'log_processor.window_size=1',
+           f'default_hooks.checkpoint.interval={iters + 1}',
+           'default_hooks.checkpoint.save_last=False']
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    print(f'[protocol] {row}: calibrating ({iters} iterations, log {work}.log)\n', end='',
+          flush=True)
+    with open(f'{work}.log', 'w') as log:
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    if code:
+        return row, code
+    scalars = sorted(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json')))
+    if not scalars:
+        raise SystemExit(f'run_protocol: the calibration of {row} wrote no scalars.json under '
+                         f'{work}')
+    seconds = seconds_per_iteration(scalars[-1])
+    path = calibration_file(args)
+    # one writer at a time: calibrations run in a thread pool
+    with CALIB_LOCK:
+        record = json.load(open(path)) if osp.exists(path) else {}
+        record[row] = dict(seconds_per_iter=seconds, threads=args.threads, iters=iters,
+                           skip=CALIB_SKIP, config=config)
+        with open(path, 'w') as f:
+            json.dump(record, f, indent=2)
+    print(f'[protocol] {row}: {seconds:.2f} s per iteration\n', end='', flush=True)
+    return row, 0
+
+
+def calibrated(row: str, args: argparse.Namespace) -> Optional[float]:
+    """The recorded seconds per iteration of a row at ``--threads`` (None: not measured)."""
+    path = calibration_file(args)
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        rec = json.load(f).get(row)
+    return None if rec is None or rec['threads'] != args.threads else rec['seconds_per_iter']
+
+
+def pretrain_iterations(row: str, args: argparse.Namespace) -> int:
+    """Pre-training iterations of a row: ``--pretrain-images / batch`` or, with ``--budget-s``,
+    the budget over the row's calibrated seconds per iteration."""
+    if args.budget_s is None:
+        return max(1, args.pretrain_images // row_batch(row, args))
+    seconds = calibrated(row, args)
+    if seconds is None:
+        raise SystemExit(f'run_protocol: {row} has no calibration in {calibration_file(args)} '
+                         f'for --threads {args.threads}; run without --dry-run / --table-only '
+                         'first')
+    return max(1, int(args.budget_s // seconds))
+
+
 def command(row: str, seed: int, args: argparse.Namespace) -> Tuple[List[str], str]:
     """The ``pretrain_and_finetune.py`` command of one run and its work dir."""
     _, config = ROWS[row]
@@ -185,21 +357,24 @@ def command(row: str, seed: int, args: argparse.Namespace) -> Tuple[List[str], s
     if config is None:
         cmd += ['none', FT_RANDOM, '--no-pretrain']
     else:
-        iters = max(1, args.pretrain_images // batch_size(config))
-        data_root = osp.join(args.data, 'objects_coco' if row == 'mcl-sup' else 'pretrain')
-        pre_opts = [f'randomness.seed={seed}', f'train_dataloader.dataset.data_root={data_root}']
-        if row == 'soco':
-            proposals = osp.join(data_root, 'meta', 'train_proposals_ss-fast.json')
-            if not osp.exists(proposals):
-                raise SystemExit(
-                    f'run_protocol: SoCo needs {proposals}; make it with: python '
-                    f'tools/generate_proposals.py {data_root}/train --ann-file '
-                    f'{data_root}/meta/train.txt --out {proposals} --max-side 320')
-        cmd += [config, FT, '--pretrain-iters', str(iters), '--pretrain-cfg-options', *pre_opts]
+        cmd += [config, FT, '--pretrain-iters', str(pretrain_iterations(row, args)),
+                '--pretrain-cfg-options', *pretrain_cfg_options(row, seed, args)]
     scale = tuple(int(v) for v in args.ft_scale.split(','))
     ft_opts = finetune_options(args.data, args.ft_epochs, scale, seed)
     cmd += ['--work-dir', work, '--finetune-cfg-options', *ft_opts]
     return cmd, work
+
+
+def calibrate_rows(runs: Sequence[Tuple[str, int]], args: argparse.Namespace) -> List[str]:
+    """With ``--budget-s``: calibrate every pre-trained row of ``runs`` not measured yet
+    (``--jobs`` side by side, as the runs will be); returns the failures."""
+    if args.budget_s is None:
+        return []
+    rows = [r for r in ORDER if ROWS[r][1] is not None and r in {row for row, _ in runs}]
+    os.makedirs(args.work_dir, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        return [f'{row} calibration (log: {args.work_dir}/calibration/{row}.log)'
+                for row, code in pool.map(lambda r: calibrate(r, args), rows) if code]
 
 
 def run_one(row: str, seed: int, args: argparse.Namespace) -> Tuple[str, int, int]:
@@ -349,8 +524,15 @@ def pretrain_one(row: str, seed: int, args: argparse.Namespace) -> Tuple[str, in
           flush=True)
     with open(f'{work}.pretrain.log', 'w') as log:
         code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    print(f'[protocol] {row} seed {seed}: pre-training exit {code} after '
-          f'{time.time() - start:.0f} s\n', end='', flush=True)
+    seconds = time.time() - start
+    print(f'[protocol] {row} seed {seed}: pre-training exit {code} after {seconds:.0f} s\n',
+          end='', flush=True)
+    if code == 0:
+        iters = int(cmd[cmd.index('--pretrain-iters') + 1])
+        with open(osp.join(work, 'budget.json'), 'w') as f:
+            json.dump(dict(iters=iters, batch=row_batch(row, args), views=row_views(row, args),
+                           images=iters * row_batch(row, args), seconds=round(seconds, 1),
+                           budget_s=args.budget_s, threads=args.threads), f, indent=2)
     return row, seed, code
 
 
@@ -375,8 +557,10 @@ def run_probes(runs: Sequence[Tuple[str, int]], stages: Sequence[str],
                 continue
             spec = f'{row}={ckpt}'
         if 'linear' in stages:
-            run_linear_probe([spec], coco, osp.join(args.work_dir, 'probes', 'linear'),
-                             seeds=[seed], progress=False)
+            for which in probe_backbones(args):
+                run_linear_probe([spec], coco, linear_dir(args.work_dir, which), seeds=[seed],
+                                 img_size=args.probe_img, use_ema=which == 'ema',
+                                 progress=False)
         if 'det' in stages:
             run_det_probe([spec], coco, osp.join(args.work_dir, 'probes', 'det'), seeds=[seed],
                           variants=args.det_variants.split(','),
@@ -385,16 +569,42 @@ def run_probes(runs: Sequence[Tuple[str, int]], stages: Sequence[str],
     return missing
 
 
+#: Backbones the linear / NCM probe can read.
+PROBE_BACKBONES = ('online', 'ema')
+
+
+def probe_backbones(args: argparse.Namespace) -> List[str]:
+    names = [b.strip() for b in args.probe_backbones.split(',') if b.strip()]
+    unknown = sorted(set(names) - set(PROBE_BACKBONES))
+    if unknown or not names:
+        raise SystemExit(f'run_protocol: --probe-backbones {args.probe_backbones!r}: choose from '
+                         f'{", ".join(PROBE_BACKBONES)}')
+    return names
+
+
+def linear_dir(work_dir: str, which: str) -> str:
+    """Result folder of the linear / NCM probe of the online or the EMA backbone."""
+    return osp.join(work_dir, 'probes', 'linear' if which == 'online' else 'linear-ema')
+
+
 def collect_probes(work_dir: str) -> Dict[str, Dict[str, Dict[int, float]]]:
     """Probe scores: ``{probe column: {row: {seed: value}}}`` from the probes' JSON files
-    (linear top-1 in %, detection-probe box AP per variant)."""
+    (linear and NCM top-1 in % of the online and the EMA backbone, detection-probe box AP per
+    variant)."""
     out: Dict[str, Dict[str, Dict[int, float]]] = {}
-    path = osp.join(work_dir, 'probes', 'linear', 'linear.json')
-    if osp.exists(path):
+    for which in PROBE_BACKBONES:
+        path = osp.join(linear_dir(work_dir, which), 'linear.json')
+        if not osp.exists(path):
+            continue
+        tag = '' if which == 'online' else ', EMA'
         with open(path) as f:
             for r in json.load(f)['results']:
-                out.setdefault('linear top-1 (%)', {}).setdefault(r['name'], {})[r['seed']] = \
-                    100 * r['top1']
+                scores = {f'linear top-1 (%{tag})': r['top1'], f'NCM top-1 (%{tag})':
+                          r.get('ncm_top1')}
+                for column, value in scores.items():
+                    if value is not None:
+                        out.setdefault(column, {}).setdefault(r['name'], {})[r['seed']] = \
+                            100 * value
     path = osp.join(work_dir, 'probes', 'det', 'det.json')
     if osp.exists(path):
         with open(path) as f:
@@ -416,20 +626,49 @@ def pair_verdict(a: Sequence[float], b: Sequence[float],
     return delta, threshold, 'yes' if abs(delta) > threshold else 'no'
 
 
-def probe_table(found: Dict[str, Dict[str, Dict[int, float]]]) -> Tuple[str, dict]:
-    """Markdown tables (rows x probes, then method pairs) and a JSON summary."""
+def collect_budgets(work_dir: str) -> Dict[str, List[dict]]:
+    """The ``budget.json`` records (iterations, batch, views, images, seconds) of every
+    pre-trained (row, seed) in the work dir."""
+    out: Dict[str, List[dict]] = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'seed*', 'budget.json'))):
+        row = osp.basename(osp.dirname(osp.dirname(path)))
+        with open(path) as f:
+            out.setdefault(row, []).append(json.load(f))
+    return out
+
+
+def budget_cell(records: Sequence[dict]) -> str:
+    """``views, iters x batch = images, seconds`` of a row (ranges when the seeds differ)."""
+    if not records:
+        return '-'
+
+    def span(key: str, fmt: str = '{:.0f}') -> str:
+        lo, hi = min(r[key] for r in records), max(r[key] for r in records)
+        return fmt.format(lo) if lo == hi else f'{fmt.format(lo)}-{fmt.format(hi)}'
+
+    return (f'{records[0]["views"]}, {span("iters")} x {records[0]["batch"]} = '
+            f'{span("images")} images, {span("seconds")} s')
+
+
+def probe_table(found: Dict[str, Dict[str, Dict[int, float]]],
+                budgets: Optional[Dict[str, List[dict]]] = None) -> Tuple[str, dict]:
+    """Markdown tables (rows x probes with each row's pre-training budget, then method pairs)
+    and a JSON summary."""
+    budgets = budgets or {}
     columns = list(found)
     rows = [r for r in ORDER if any(r in found[c] for c in columns)]
-    head = '| pre-training | ' + ' | '.join(f'{c} (seeds)' for c in columns) + ' |'
-    lines = [head, '|' + '---|' * (len(columns) + 1)]
-    summary: dict = dict(rows={}, pairs=[])
+    head = ('| pre-training | ' + ' | '.join(f'{c} (seeds)' for c in columns) +
+            ' | pre-training budget per seed |')
+    lines = [head, '|' + '---|' * (len(columns) + 2)]
+    summary: dict = dict(rows={}, pairs=[], budgets=budgets)
     for row in rows:
         cells = []
         for c in columns:
             vals = found[c].get(row, {})
             cells.append(f'{_fmt2(list(vals.values()))} ({",".join(map(str, sorted(vals)))})'
                          if vals else '-')
-        lines.append(f'| {ROWS[row][0]} | ' + ' | '.join(cells) + ' |')
+        budget = 'none' if ROWS[row][1] is None else budget_cell(budgets.get(row, []))
+        lines.append(f'| {ROWS[row][0]} | ' + ' | '.join(cells) + f' | {budget} |')
         summary['rows'][row] = {c: found[c].get(row, {}) for c in columns}
     lines += ['', f'| pair (B - A) | probe | difference | {SPREAD_FACTOR:g}x seed spread '
               f'| differs by > {SPREAD_FACTOR:g}x the seed spread |', '|---|---|---|---|---|']
@@ -457,14 +696,16 @@ def main_probes(args: argparse.Namespace, runs: Sequence[Tuple[str, int]],
     """The probe stages: pre-train what is missing, probe, write WORK/probes.{md,json}."""
     failed: List[str] = []
     if not args.table_only:
-        os.makedirs(args.work_dir, exist_ok=True)
+        failed += calibrate_rows(runs, args)
+        runs = [(row, seed) for row, seed in runs
+                if not any(f.startswith(f'{row} ') for f in failed)]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             for row, seed, code in pool.map(lambda rs: pretrain_one(*rs, args), runs):
                 if code:
                     failed.append(f'{row} seed {seed} (log: {args.work_dir}/{row}/seed{seed}'
                                   '.pretrain.log)')
         failed += run_probes(runs, stages, args)
-    text, summary = probe_table(collect_probes(args.work_dir))
+    text, summary = probe_table(collect_probes(args.work_dir), collect_budgets(args.work_dir))
     os.makedirs(args.work_dir, exist_ok=True)
     with open(osp.join(args.work_dir, 'probes.md'), 'w') as f:
         f.write(text + '\n')
@@ -505,7 +746,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     failed = []
     if not args.table_only:
-        os.makedirs(args.work_dir, exist_ok=True)
+        failed += calibrate_rows(runs, args)
+        runs = [(row, seed) for row, seed in runs
+                if not any(f.startswith(f'{row} ') for f in failed)]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             for row, seed, code in pool.map(lambda rs: run_one(*rs, args), runs):
                 if code:

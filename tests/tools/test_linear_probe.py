@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from tools.analysis.knn import LinearConfig, linear_top1
+from tools.analysis.knn import LinearConfig, linear_top1, nearest_centroid_top1
 
 
 def _tool():
@@ -35,6 +35,25 @@ def test_linear_separable_features_score_100_percent_and_shuffled_labels_chance(
     assert acc == linear_top1(train, shuffled, test, test_labels, num_classes, cfg)
 
 
+def test_nearest_centroid_on_centred_normalised_features_exact_cases():
+    # 2 classes in 2-d; the training mean is (1, 1). Centred, the class means point along +x
+    # (class 0) and +y (class 1); a raw test point is assigned by its direction after centring.
+    train = torch.tensor([[3., 1.], [5., 1.], [1., 3.], [1., 5.], [-4., -3.], [-3., -4.]])
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    # centred: (2,0), (4,0) -> class 0 along +x; (0,2), (0,4) -> class 1 along +y; class 2
+    # along (-1,-1)
+    test = torch.tensor([[2., 1.1], [1.1, 9.], [0., -1.], [-1., 0.2]])
+    # (1, .1) -> 0; (.1, 8) -> 1; (-1, -2) -> 2; (-2, -.8) -> 2
+    assert nearest_centroid_top1(train, labels, test, torch.tensor([0, 1, 2, 2]), 3) == 1.0
+    assert nearest_centroid_top1(train, labels, test, torch.tensor([0, 1, 2, 0]), 3) == 0.75
+    # centring removes a common offset (ReLU features share a large one): shifting every
+    # feature by +100 gives the same answers
+    assert nearest_centroid_top1(train + 100, labels, test + 100, torch.tensor([0, 1, 2, 2]),
+                                 3) == 1.0
+    # a class without training samples (class 3) is never predicted
+    assert nearest_centroid_top1(train, labels, test, torch.tensor([0, 1, 2, 2]), 4) == 1.0
+
+
 def test_linear_probe_tool_rows_cache_and_resume(tmp_path, small_data):
     from mmdet.models.backbones import ResNet
     torch.manual_seed(3)
@@ -52,8 +71,9 @@ def test_linear_probe_tool_rows_cache_and_resume(tmp_path, small_data):
     assert list(rows) == [('random', 0), ('random', 1), ('r18', 0), ('r18', 1)]
     for r in rows.values():
         assert r['feature_dim'] == 512 and r['backbone'] == 'ResNet-18'
-        hits = r['top1'] * doc['num_val']
-        assert 0 <= r['top1'] <= 1 and abs(hits - round(hits)) < 1e-6
+        for key in ('top1', 'ncm_top1'):
+            hits = r[key] * doc['num_val']
+            assert 0 <= r[key] <= 1 and abs(hits - round(hits)) < 1e-6
     assert rows[('r18', 0)]['coverage'] == '120/120'
     # the checkpoint's features are extracted once: its second seed reads the cache; random's
     # weights follow the seed, so each random seed has its own features
@@ -61,6 +81,8 @@ def test_linear_probe_tool_rows_cache_and_resume(tmp_path, small_data):
     assert 'features from cache' not in rows[('random', 1)]['notes']
     assert len(list((out / 'cache').glob('*.pt'))) == 3
     assert '| r18 | 1 | ResNet-18 | 120/120 | 512 |' in (out / 'linear.md').read_text()
+    # NCM needs no training: the same features give the same score for every seed
+    assert rows[('r18', 0)]['ncm_top1'] == rows[('r18', 1)]['ncm_top1']
     # resume: a new seed only adds its rows, earlier rows stay as they were
     assert tool.main(['random', f'r18={ckpt}', '--seeds', '0,1,2', *common]) == 0
     doc2 = json.load(open(out / 'linear.json'))

@@ -223,11 +223,13 @@ def _write_probe_rows(work, name, key, rows):
     protocol reads)."""
     folder = osp.join(work, 'probes', key)
     os.makedirs(folder, exist_ok=True)
-    path = osp.join(folder, f'{key}.json')
+    stem = 'linear' if key.startswith('linear') else key
+    path = osp.join(folder, f'{stem}.json')
     doc = json.load(open(path)) if osp.exists(path) else dict(settings={}, results=[])
     for seed, value, variant in rows:
         row = dict(name=name, seed=seed)
-        row.update(dict(top1=value) if key == 'linear' else dict(AP=value, variant=variant))
+        row.update(dict(top1=value, ncm_top1=variant) if stem == 'linear' else dict(
+            AP=value, variant=variant))
         doc['results'].append(row)
     with open(path, 'w') as f:
         json.dump(doc, f)
@@ -250,13 +252,20 @@ def test_probe_table_rows_pairs_and_resumable_table_only(tmp_path):
     _write_probe_rows(work, 'byol', 'linear', [(0, 0.305, None), (1, 0.325, None)])
     _write_probe_rows(work, 'random', 'det', [(0, 1.0, 'all'), (1, 1.2, 'all')])
     _write_probe_rows(work, 'mcl', 'det', [(0, 1.1, 'all')])
-    text, summary = protocol.probe_table(protocol.collect_probes(work))
+    for seed, iters in ((0, 300), (1, 302)):
+        os.makedirs(osp.join(work, 'mcl', f'seed{seed}'))
+        with open(osp.join(work, 'mcl', f'seed{seed}', 'budget.json'), 'w') as f:
+            json.dump(dict(iters=iters, batch=32, views='64 px', images=iters * 32,
+                           seconds=600.4), f)
+    text, summary = protocol.probe_table(protocol.collect_probes(work),
+                                         protocol.collect_budgets(work))
     lines = text.splitlines()
     assert lines[0] == ('| pre-training | linear top-1 (%) (seeds) | '
-                        'det probe box AP (all frozen) (seeds) |')
-    assert lines[2] == '| random init | 31.00 ± 1.00 (0,1,2) | 1.10 ± 0.10 (0,1) |'
-    assert lines[3] == '| BYOL (mmpretrain), R18 | 31.50 ± 1.00 (0,1) | - |'
-    assert lines[4] == '| MCL S=3, mode a | 40.50 ± 0.50 (0,1) | 1.10 (0) |'
+                        'det probe box AP (all frozen) (seeds) | pre-training budget per seed |')
+    assert lines[2] == '| random init | 31.00 ± 1.00 (0,1,2) | 1.10 ± 0.10 (0,1) | none |'
+    assert lines[3] == '| BYOL (mmpretrain), R18 | 31.50 ± 1.00 (0,1) | - | - |'
+    assert lines[4] == ('| MCL S=3, mode a | 40.50 ± 0.50 (0,1) | 1.10 (0) | 64 px, 300-302 x 32 '
+                        '= 9600-9664 images, 600 s |')
     pairs = {(p['a'], p['b'], p['probe']): p['verdict'] for p in summary['pairs']}
     assert pairs[('random', 'mcl', 'linear top-1 (%)')] == 'yes'  # +9.5 > 3 x 1.0
     assert pairs[('random', 'byol', 'linear top-1 (%)')] == 'no'  # +0.5 < 3 x 1.0
@@ -267,6 +276,44 @@ def test_probe_table_rows_pairs_and_resumable_table_only(tmp_path):
     assert protocol.main(['--rows', 'main', '--stages', 'linear,det', '--table-only',
                           '--work-dir', work]) == 0
     assert open(osp.join(work, 'probes.md')).read() == text + '\n'
+
+
+def test_linear_and_ncm_columns_of_the_online_and_the_ema_backbone(tmp_path):
+    work = str(tmp_path)
+    _write_probe_rows(work, 'random', 'linear', [(0, 0.20, 0.14), (1, 0.22, 0.15)])
+    _write_probe_rows(work, 'random', 'linear-ema', [(0, 0.20, 0.14), (1, 0.22, 0.15)])
+    _write_probe_rows(work, 'mcl', 'linear-ema', [(0, 0.23, 0.24), (1, 0.24, 0.25)])
+    found = protocol.collect_probes(work)
+    assert list(found) == ['linear top-1 (%)', 'NCM top-1 (%)', 'linear top-1 (%, EMA)',
+                           'NCM top-1 (%, EMA)']
+    assert found['NCM top-1 (%, EMA)'] == {'random': {0: pytest.approx(14.0), 1: 15.0},
+                                           'mcl': {0: 24.0, 1: 25.0}}
+    _, summary = protocol.probe_table(found)
+    verdicts = {(p['b'], p['probe']): p['verdict'] for p in summary['pairs']}
+    assert verdicts[('mcl', 'NCM top-1 (%, EMA)')] == 'yes'  # +10 > 3 x 0.5
+    assert verdicts[('mcl', 'linear top-1 (%, EMA)')] == 'no'  # +2.5 < 3 x 1.0
+    with pytest.raises(SystemExit, match='choose from online, ema'):
+        protocol.probe_backbones(protocol.parse_args(['--probe-backbones', 'online,target']))
+
+
+def test_view_and_batch_options_reach_the_resizable_configs(small_data):
+    args = protocol.parse_args(['--data', str(small_data), '--pretrain-img', '64',
+                                '--pretrain-batch', '32'])
+    mcl = protocol.pretrain_cfg_options('mcl', 1, args)
+    assert mcl[2:] == ['train_dataloader.dataset.pipeline.1.transforms.0.0.scale=64',
+                       'train_dataloader.dataset.pipeline.1.transforms.1.0.scale=64',
+                       'model.tile_pooler.out_size=2', 'train_dataloader.batch_size=32',
+                       'optim_wrapper.optimizer.lr=0.5']  # 0.25 at batch 16
+    byol = protocol.pretrain_cfg_options('byol', 1, args)
+    assert 'model.tile_pooler.out_size=2' not in byol and 'train_dataloader.batch_size=32' in byol
+    # DetCo's views are not RandomResizedCrop MultiView: its config's views and batch stay,
+    # and the table says so
+    assert protocol.pretrain_cfg_options('detco', 1, args) == [
+        'randomness.seed=1', f'train_dataloader.dataset.data_root={small_data}/pretrain']
+    assert protocol.row_views('detco', args) == 'config' and protocol.row_batch('detco', args) == 8
+    assert protocol.row_views('mcl-s4', args) == '64 px'
+    with pytest.raises(SystemExit, match='not a multiple of 32'):
+        protocol.view_options(protocol.MCL, 48, None)
 
 
 def test_probe_stages_pretrain_only_commands_and_checkpoint_reuse(tmp_path, small_data, capsys):
@@ -322,3 +369,48 @@ def test_probe_stages_run_random_end_to_end(tmp_path, small_data):
     before = os.path.getmtime(tmp_path / 'probes' / 'det' / 'det.json')
     assert protocol.main(argv) == 0  # resumed: every row exists, nothing rewritten
     assert os.path.getmtime(tmp_path / 'probes' / 'det' / 'det.json') == before
+
+
+def test_seconds_per_iteration_is_the_median_after_the_untimed_start(tmp_path):
+    path = tmp_path / 'scalars.json'
+    recs = [dict(step=i, time=t, loss=1.0) for i, t in enumerate([9., 7., 5., 2., 3., 4., 10.], 1)]
+    path.write_text('\n'.join(json.dumps(r) for r in recs) + '\n' + json.dumps(dict(lr=0.1)))
+    # steps 4..7 -> 2, 3, 4, 10: median 3.5; the slow start (9, 7, 5) is not timed
+    assert protocol.seconds_per_iteration(str(path), skip=3) == 3.5
+    assert protocol.seconds_per_iteration(str(path), skip=4) == 4.0
+    with pytest.raises(SystemExit, match='raise --calib-iters'):
+        protocol.seconds_per_iteration(str(path), skip=7)
+
+
+def test_budget_iterations_come_from_the_calibration_of_the_same_thread_count(tmp_path):
+    args = protocol.parse_args(['--work-dir', str(tmp_path), '--budget-s', '600'])
+    with pytest.raises(SystemExit, match='no calibration in .*calibration.json'):
+        protocol.pretrain_iterations('mcl', args)
+    with open(tmp_path / 'calibration.json', 'w') as f:
+        json.dump(dict(mcl=dict(seconds_per_iter=2.5, threads=1), byol=dict(
+            seconds_per_iter=0.7, threads=2)), f)
+    assert protocol.pretrain_iterations('mcl', args) == 240
+    assert protocol.calibrated('byol', args) is None  # measured with 2 threads, runs use 1
+    no_budget = protocol.parse_args(['--work-dir', str(tmp_path), '--pretrain-images', '640'])
+    assert protocol.pretrain_iterations('mcl', no_budget) == 40  # 640 images / batch 16
+
+
+@pytest.mark.slow
+def test_calibration_times_a_real_run_and_sets_the_budget(tmp_path, small_data, monkeypatch):
+    from test_train import tiny_demo_config
+    cfg = tiny_demo_config(tmp_path, small_data / 'pretrain', iters=10)
+    monkeypatch.setitem(protocol.ROWS, 'mcl', ('MCL tiny', cfg))
+    work = tmp_path / 'w'
+    args = protocol.parse_args(['--data', str(small_data), '--work-dir', str(work),
+                                '--budget-s', '60', '--calib-iters', '5', '--rows', 'random,mcl'])
+    assert protocol.calibrate_rows([('random', 0), ('mcl', 0)], args) == []
+    rec = json.load(open(work / 'calibration.json'))
+    assert list(rec) == ['mcl'] and rec['mcl']['iters'] == 5 and rec['mcl']['threads'] == 1
+    seconds = rec['mcl']['seconds_per_iter']
+    assert 0 < seconds < 60
+    cmd, _ = protocol.command('mcl', 1, args)
+    assert cmd[cmd.index('--pretrain-iters') + 1] == str(int(60 // seconds))
+    assert not list(work.glob('calibration/mcl/*.pth'))  # timing only, no checkpoint
+    before = os.path.getmtime(work / 'calibration.json')
+    assert protocol.calibrate_rows([('mcl', 1)], args) == []  # cached: not measured again
+    assert os.path.getmtime(work / 'calibration.json') == before

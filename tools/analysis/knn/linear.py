@@ -95,6 +95,28 @@ def linear_top1(train_feats: torch.Tensor,
     return float((pred == test_labels).double().mean())
 
 
+@torch.no_grad()
+def nearest_centroid_top1(train_feats: torch.Tensor, train_labels: torch.Tensor,
+                          test_feats: torch.Tensor, test_labels: torch.Tensor,
+                          num_classes: int) -> float:
+    """Top-1 accuracy (fraction) of the nearest class centroid on centred, L2-normalised
+    features (SimpleShot's CL2N, Wang et al. 2019): subtract the training mean, L2-normalise,
+    average each class's training features, classify a test feature by the largest cosine to
+    a class mean. No hyper-parameter and no randomness: the score depends only on the features.
+    """
+    if int(train_labels.min()) < 0 or int(train_labels.max()) >= num_classes:
+        raise ValueError(f'labels must lie in [0, {num_classes})')
+    center = train_feats.double().mean(0)
+    train = torch.nn.functional.normalize(train_feats.double() - center, dim=1)
+    test = torch.nn.functional.normalize(test_feats.double() - center, dim=1)
+    sums = torch.zeros(num_classes, train.shape[1], dtype=train.dtype)
+    sums.index_add_(0, train_labels, train)
+    present = torch.bincount(train_labels, minlength=num_classes) > 0
+    scores = test @ torch.nn.functional.normalize(sums, dim=1).t()
+    scores[:, ~present] = float('-inf')  # a class without training crops is never predicted
+    return float((scores.argmax(1) == test_labels).double().mean())
+
+
 @dataclass
 class LinearResult:
     """One row of the linear-probe table."""
@@ -110,6 +132,7 @@ class LinearResult:
     seconds: float
     feature_seconds: float
     notes: List[str] = field(default_factory=list)
+    ncm_top1: Optional[float] = None
 
 
 def _progress(total: int, enabled: bool):
@@ -168,7 +191,8 @@ def run_linear_probe(specs: Sequence[str],
     settings = dict(data_root=osp.abspath(data_root), train_split=train_split,
                     val_split=val_split, img_size=img_size, use_ema=use_ema,
                     max_items=max_items, linear=asdict(linear),
-                    feature='global average pool of the last backbone stage')
+                    feature='global average pool of the last backbone stage',
+                    ncm='nearest class centroid, centred + L2-normalised features')
     json_path = osp.join(out_dir, 'linear.json')
     kept = [LinearResult(**r) for r in previous_rows(json_path, settings, 'linear_probe', log)]
     done = {(r.name, r.seed) for r in kept}
@@ -196,7 +220,9 @@ def run_linear_probe(specs: Sequence[str],
                         if random_cfg is not None:
                             break
         train, val = crops
-        key = dict(settings, linear=None, **source_fingerprint(source),
+        # the features do not depend on the classifiers: the key leaves their settings out
+        key = dict({k: v for k, v in settings.items() if k != 'ncm'}, linear=None,
+                   **source_fingerprint(source),
                    init_seed=seed if source == RANDOM else None)
 
         def extract():
@@ -217,9 +243,11 @@ def run_linear_probe(specs: Sequence[str],
                          .mean())
             train_top1 = float((layer((feats['train'] - mean) / std).argmax(1) == train.labels)
                                .double().mean())
+        ncm = nearest_centroid_top1(feats['train'], train.labels, feats['val'], val.labels,
+                                    num_classes)
         row = LinearResult(name=name, source=source, seed=seed, backbone=feats['backbone'],
                            coverage=feats['coverage'], feature_dim=int(feats['val'].shape[1]),
-                           top1=top1, train_top1=train_top1,
+                           top1=top1, train_top1=train_top1, ncm_top1=ncm,
                            seconds=round(time.perf_counter() - t1, 2),
                            feature_seconds=round(float(feats['seconds']), 2),
                            notes=list(feats['notes']) +
@@ -252,15 +280,22 @@ def linear_to_markdown(doc: Mapping) -> str:
             f'{doc["num_val"]} {s["val_split"]} object crops, {len(doc["classes"])} classes, '
             f'{s["img_size"]} px, GAP of the last stage{", EMA target" if s["use_ema"] else ""}'
             f', standardised; linear softmax layer, AdamW lr {lin["lr"]}, wd '
-            f'{lin["weight_decay"]}, {lin["epochs"]} epochs, batch {lin["batch_size"]}.', ''
+            f'{lin["weight_decay"]}, {lin["epochs"]} epochs, batch {lin["batch_size"]}. NCM: '
+            'nearest class centroid on centred, L2-normalised features (no training, no '
+            'seed; for random init the seed only draws the weights).', ''
         ]
     lines += [
         '| checkpoint | seed | backbone | keys loaded | feature dim | linear top-1 (%) '
-        '| train top-1 (%) | features s | fit s |',
-        '|---|---|---|---|---|---|---|---|---|',
+        '| train top-1 (%) | NCM top-1 (%) | features s | fit s |',
+        '|---|---|---|---|---|---|---|---|---|---|',
     ]
     for r in doc['results']:
         lines.append(f'| {r["name"]} | {r["seed"]} | {r["backbone"]} | {r["coverage"]} | '
                      f'{r["feature_dim"]} | {100 * r["top1"]:.2f} | {100 * r["train_top1"]:.2f} '
-                     f'| {r["feature_seconds"]:.1f} | {r["seconds"]:.1f} |')
+                     f'| {_pct(r.get("ncm_top1"))} | {r["feature_seconds"]:.1f} '
+                     f'| {r["seconds"]:.1f} |')
     return '\n'.join(lines)
+
+
+def _pct(value: Optional[float]) -> str:
+    return '-' if value is None else f'{100 * value:.2f}'
