@@ -90,6 +90,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--render', metavar='JSON',
                    help='measure nothing: recompute the ratios and rewrite the Markdown of an '
                    'earlier result (in place)')
+    p.add_argument('--recount-macs', metavar='JSON',
+                   help='count the MACs of every algorithm of an earlier result again (its '
+                   'depth, image, batch, levels, heads; today\'s counting), keep its times and '
+                   'memory, rewrite it in place')
     args = p.parse_args(argv)
     if args.pair:
         args.algos = ','.join(PAIRS[args.pair])
@@ -125,6 +129,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.render:
         return render(args.render)
+    if args.recount_macs:
+        return recount_macs(args.recount_macs)
     set_threads_env(args.threads)
     import torch
 
@@ -182,9 +188,14 @@ def main(argv=None) -> int:
 
 def render(path: str) -> int:
     """Re-render an earlier result file (new table layout, ratios from its stored steps)."""
-    from tools.analysis.bench import add_ratios
     with open(path) as f:
         results = json.load(f)
+    return render_results(results, path)
+
+
+def render_results(results: dict, path: str) -> int:
+    """Ratios from the stored steps and MACs, then :func:`write_report` to ``path``."""
+    from tools.analysis.bench import add_ratios
     add_ratios(results['algorithms'])
     levels = next((a['num_levels'] for a in results['algorithms'].values() if a['num_levels']),
                   None)
@@ -192,6 +203,27 @@ def render(path: str) -> int:
         a.setdefault('levels', levels)
     write_report(results, path)
     return 0
+
+
+def recount_macs(path: str) -> int:
+    """Replace the MAC counts of an earlier result by today's count (one untimed step per
+    algorithm with the result's settings) and re-render it; times and memory are kept."""
+    from tools.analysis.bench import MAC_KEYS
+    with open(path) as f:
+        results = json.load(f)
+    cfg = results['config']
+    args = argparse.Namespace(**{k: cfg.get(k) for k in WORKER_KEYS})
+    args.steps, args.warmup = 1, 1
+    args.channels_last, args.foreach = bool(args.channels_last), bool(args.foreach)
+    set_threads_env(args.threads)
+    for name, res in results['algorithms'].items():
+        rec = run_one(name, args, macs=True)
+        for key in MAC_KEYS:
+            res[key] = rec[key]
+        print(f'{name}: {rec["step_macs"] / 1e9:.1f} GMAC per step', flush=True)
+    results['macs_recounted'] = ('MACs counted again by tools/benchmark.py --recount-macs '
+                                 '(heads\' loss methods traced); times and memory as measured')
+    return render_results(results, path)
 
 
 def write_report(results: dict, out: str) -> None:

@@ -191,6 +191,40 @@ def test_step_macs_of_known_modules():
         'backbone+head+target'
 
 
+class _LossHead(nn.Module):
+    """A head whose ``loss`` calls a predictor and multiplies by a key matrix (InfoNCE logits)."""
+
+    def __init__(self):
+        super().__init__()
+        self.predictor = nn.Linear(8, 6, bias=False)
+
+    def loss(self, q, keys):
+        logits = self.predictor(q) @ keys.t()
+        return dict(loss=logits.logsumexp(1).mean())
+
+
+class _LossStep(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.data_preprocessor = _Identity()
+        self.neck = nn.Linear(5, 8, bias=False)
+        self.head = _LossHead()
+
+    def _run_forward(self, data, mode):
+        return self.head.loss(self.neck(data), torch.ones(10, 6))
+
+
+def test_head_loss_is_traced_as_one_call_with_its_matmuls():
+    """``head.loss`` is recorded like a module call: its predictor (4 x 8 x 6) and the logits'
+    matmul (4 x 6 x 10) count once, under ``head.loss``; the method is restored afterwards."""
+    from tools.analysis.bench import step_macs
+    model = _LossStep()
+    res = step_macs(model, torch.rand(4, 5))
+    assert res['counted'] == {'neck': 4 * 5 * 8, 'head.loss': 4 * 8 * 6 + 4 * 6 * 10}
+    assert res['untraced'] == {} and 'loss' not in vars(model.head)
+
+
 def test_table_mac_columns():
     """MAC ratio vs the baselines, and waste = step ratio / MAC ratio, in the JSON and the
     table."""
@@ -352,3 +386,15 @@ def test_benchmark_speed_levers(tmp_path):
     assert load_cli().render(str(out)) == 0
     md = json.loads(out.read_text())['markdown']
     assert 'channels_last off' in md and 'saved activations' not in md
+    # --recount-macs: the MACs of the stored settings are added (BYOL's head.loss traced), the
+    # measured times stay
+    times = {n: a['steps'] for n, a in json.loads(out.read_text())['algorithms'].items()}
+    proc = subprocess.run([sys.executable, 'tools/benchmark.py', '--recount-macs', str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    for name, a in res['algorithms'].items():
+        assert a['steps'] == times[name] and a['step_macs'] > 1e8
+    assert 'head.loss' in res['algorithms']['byol']['macs_counted']
+    assert res['algorithms']['mcl']['macs_vs_byol'] > 1 and 'counted again' in res['markdown']

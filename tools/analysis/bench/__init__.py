@@ -46,7 +46,7 @@ from .inputs import (DETCO_PATCHES, SOCO_PROPOSALS, describe_inputs, detco_patch
 from .models import (ALGOS, BASELINES, CONFIGS, EXTRA_ALGOS, FPN_IN, LABELS, NUM_CLASSES,
                      build_model, classifier_cfg, config_root, model_cfg)
 from .macs import counted_parts, module_macs, step_macs
-from .report import add_ratios, markdown_table, summarize
+from .report import MAC_KEYS, add_ratios, markdown_table, summarize
 from .worker import (build_optimizer, max_rss_mb, rss_mb, run_isolated, run_worker,
                      saved_tensor_bytes, step_memory)
 

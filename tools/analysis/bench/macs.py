@@ -6,11 +6,13 @@ A whole ``train_step`` cannot be traced (losses with Python control flow, the mo
 data samples), so :func:`step_macs` hooks every submodule of the model, runs one forward of the
 step (data preprocessor + ``loss`` mode) on the real batch and records the *outermost* module
 calls with the tensors they received (e.g. ``backbone``, ``neck``, ``tile_head``, ``projector``,
-``head.predictor``, the loss modules, and the EMA / momentum network's calls). Each recorded call
-is then traced alone by :func:`module_macs` on those inputs. Calls under ``target_net`` (or under
-any :class:`~mmengine.model.BaseAveragedModel`) are the target forward; the rest is the online
-forward. Work done outside any module (the montage assembler, RoIAlign / pooling called as
-functions, loss arithmetic written inline) is not counted.
+the loss modules, and the EMA / momentum network's calls) and the calls of the heads' ``loss``
+methods (:data:`LOSS_METHODS`: the contrastive logits' matmuls, and the predictors called inside
+them). Each recorded call is then traced alone by :func:`module_macs` on those inputs. Calls
+under ``target_net`` (or under any :class:`~mmengine.model.BaseAveragedModel`) are the target
+forward; the rest is the online forward. Work done outside these calls (the montage assembler,
+RoIAlign / pooling called as functions) and element-wise work (softmax, exp, masks: memory
+traffic, not MACs) is not counted.
 
 Convention: step MACs = 3 x online forward (forward + backward ~ 2 x forward) + target forward
 (no backward through the EMA network).
@@ -28,7 +30,8 @@ def _flatten(obj):
 
 
 def module_macs(module, args: tuple = (), kwargs: dict = None) -> int:
-    """MACs of one call ``module(*args, **kwargs)``, by :class:`mmengine.analysis.FlopAnalyzer`.
+    """MACs of one call ``module(*args, **kwargs)``, by :class:`mmengine.analysis.FlopAnalyzer`
+    (``module``: a module or any callable of tensors, e.g. a head's bound ``loss`` method).
 
     Tensors anywhere in ``args`` / ``kwargs`` (nested lists / tuples / dicts) are the traced
     inputs; everything else is held constant; the outputs' tensors are returned as a flat tuple
@@ -46,6 +49,9 @@ def module_macs(module, args: tuple = (), kwargs: dict = None) -> int:
         def __init__(self):
             super().__init__()
             self.m = module
+            owner = getattr(module, '__self__', None)
+            if isinstance(owner, torch.nn.Module):  # a method: its module's weights are ours
+                self.owner = owner
 
         def forward(self, *tensors):
             full = list(leaves)
@@ -63,25 +69,59 @@ def module_macs(module, args: tuple = (), kwargs: dict = None) -> int:
         return int(analyzer.total())
 
 
-def record_calls(model, run) -> List[Tuple[str, Any, tuple, dict]]:
-    """Run ``run()`` with hooks on every submodule of ``model``; return the outermost submodule
-    calls as ``(path, module, args, kwargs)`` (tensors detached)."""
+#: Methods recorded and traced like module calls: the heads' loss (matmuls of the contrastive
+#: logits, predictors called inside it).
+LOSS_METHODS = ('head.loss', )
+
+
+def record_calls(model, run,
+                 methods: Tuple[str, ...] = LOSS_METHODS) -> List[Tuple[str, Any, tuple, dict]]:
+    """Run ``run()`` with hooks on every submodule of ``model`` and on the ``methods`` (dotted
+    ``submodule.method`` paths; missing ones are skipped); return the outermost calls as
+    ``(path, callable, args, kwargs)`` (tensors detached). Module calls inside a recorded method
+    call (e.g. a predictor inside ``head.loss``) belong to it."""
     import torch
     from mmengine.model import BaseAveragedModel
-    depth, calls, handles = [0], [], []
+    from torch.utils._pytree import tree_unflatten
+    depth, calls, handles, patched = [0], [], [], []
+
+    def record(path, fn, args, kwargs):
+        det = [x.detach() if isinstance(x, torch.Tensor) else x
+               for x in _flatten((args, kwargs))[0]]
+        a, kw = tree_unflatten(det, _flatten((args, kwargs))[1])
+        calls.append((path, fn, a, kw))
 
     def pre(path):
 
         def hook(mod, args, kwargs):
             if depth[0] == 0:
-                det = [x.detach() if isinstance(x, torch.Tensor) else x
-                       for x in _flatten((args, kwargs))[0]]
-                from torch.utils._pytree import tree_unflatten
-                a, kw = tree_unflatten(det, _flatten((args, kwargs))[1])
-                calls.append((path, mod, a, kw))
+                record(path, mod, args, kwargs)
             depth[0] += 1
 
         return hook
+
+    def wrap(path, fn):
+
+        def method(*args, **kwargs):
+            if depth[0] == 0:
+                record(path, fn, args, kwargs)
+            depth[0] += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        return method
+
+    for dotted in methods:
+        owner_path, name = dotted.rsplit('.', 1)
+        try:
+            owner = model.get_submodule(owner_path)
+        except AttributeError:
+            continue
+        if callable(getattr(owner, name, None)):
+            setattr(owner, name, wrap(dotted, getattr(owner, name)))  # shadows the method
+            patched.append((owner, name))
 
     def post(mod, args, kwargs, out):
         depth[0] -= 1
@@ -96,6 +136,8 @@ def record_calls(model, run) -> List[Tuple[str, Any, tuple, dict]]:
     finally:
         for h in handles:
             h.remove()
+        for owner, name in patched:
+            delattr(owner, name)
     return calls
 
 

@@ -154,13 +154,18 @@ def markdown_table(results: dict) -> str:
                  "the part the method's inputs and graph decide (tools/analysis/bench/worker.py)."]
     if any('step_macs' in r for r in algos.values()):
         text += ['', 'MACs: mmengine FlopAnalyzer (1 multiply-add = 1 MAC) on each outermost '
-                 'module call of one step, traced alone with the tensors it received '
-                 '(tools/analysis/bench/macs.py); "MACs counted" lists the modules with MACs '
-                 '(target = the EMA / momentum network). Step = 3 x online forward (forward + '
-                 'backward ~ 2 x forward) + target forward. Not counted: work outside modules '
-                 '(montage assembly, interpolation, RoIAlign / pooling called as functions, '
-                 'inline loss arithmetic). This is what the step computes today, not the '
-                 'minimum the method needs. Waste = step-time ratio / MAC ratio (median steps).']
+                 'module call of one step and on the head\'s loss method (its logits\' '
+                 'matmuls and the predictor inside it), each traced alone with the tensors it '
+                 'received (tools/analysis/bench/macs.py); "MACs counted" lists the parts with '
+                 'MACs (target = the EMA / momentum network). Step = 3 x online forward '
+                 '(forward + backward ~ 2 x forward) + target forward. Not counted: work '
+                 'outside these calls (montage assembly, interpolation, RoIAlign / pooling '
+                 'called as functions, logits computed inline in an algorithm) and element-wise '
+                 'work (softmax, exp, masks: memory traffic, not MACs). This is what the step '
+                 'computes today, not the minimum the method needs. Waste = step-time ratio / '
+                 'MAC ratio (median steps).']
+        if results.get('macs_recounted'):
+            text[-1] += ' ' + results['macs_recounted'] + '.'
     ss = results.get('selective_search') or []
     if ss:
         text += ['', '| SoCo proposals (OpenCV selective search, fast) | images | mean px '

@@ -9,10 +9,11 @@ import resource
 import time
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
-MB = 2**20
-
 from .inputs import make_batch
 from .models import build_model, model_cfg
+
+#: Bytes per MiB.
+MB = 2**20
 
 
 def rss_mb() -> float:
