@@ -18,7 +18,8 @@ seed; ``[NAME=]PATH`` of anything ``tools/convert_to_mmdet.py`` reads).
 Examples::
 
     python tools/analysis/linear_probe.py random mcl=work_dirs/mcl/iter_100.pth \\
-        --seeds 0,1,2 --data-root data/objects_coco --out-dir work_dirs/linear_probe
+        --seeds 0,1,2 --data-root data/objects_coco --out-dir work_dirs/linear_probe \\
+        --baseline random
 
 Exit status: 0 success; 1 a checkpoint could not be loaded into the backbone; 2 bad arguments
 or unreadable data.
@@ -53,13 +54,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--max-items', type=int, default=None,
                    help='only the first N instances of each split (smoke runs)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--baseline', default=None,
+                   help='row name (e.g. random) to compare every other checkpoint with: prints '
+                   'and writes (OUT_DIR/reading.md) whether each difference exceeds 3x the '
+                   'seed spread')
     return p.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mcl_plugin.converters.convert import ConversionError
-    from tools.analysis.knn import LinearConfig, linear_to_markdown, run_linear_probe
+    from tools.analysis.knn import (LinearConfig, linear_reading, linear_to_markdown,
+                                    run_linear_probe)
     backbone_cfg = None
     if args.backbone_config:
         from mmengine.config import Config
@@ -82,8 +88,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'linear_probe: error: {e}', file=sys.stderr)
         return 2
     print(linear_to_markdown(doc))
-    print(f'\nwritten: {osp.join(args.out_dir, "linear.md")}, '
-          f'{osp.join(args.out_dir, "linear.json")}')
+    written = [osp.join(args.out_dir, 'linear.md'), osp.join(args.out_dir, 'linear.json')]
+    if args.baseline:
+        try:
+            lines = linear_reading(doc, args.baseline)
+        except ValueError as e:
+            print(f'linear_probe: error: {e}', file=sys.stderr)
+            return 2
+        text = '\n'.join(f'- {line}' for line in lines)
+        print('\n' + text)
+        written.append(osp.join(args.out_dir, 'reading.md'))
+        with open(written[-1], 'w', encoding='utf-8') as f:
+            f.write(text + '\n')
+    print(f'\nwritten: {", ".join(written)}')
     return 0
 
 

@@ -27,8 +27,8 @@ from .backbone import (DEFAULT_BACKBONE, RANDOM, LoadedBackbone, build_backbone,
 from .classify import knn_predict, knn_top1
 from .cache import cache_path, cached, source_fingerprint
 from .features import MEAN_RGB, STD_RGB, CropSet, extract_features, load_crops
-from .linear import (LinearConfig, LinearResult, linear_to_markdown, linear_top1,
-                     nearest_centroid_top1, run_linear_probe, train_linear)
+from .linear import (LinearConfig, LinearResult, linear_reading, linear_to_markdown,
+                     linear_top1, nearest_centroid_top1, run_linear_probe, train_linear)
 from .probe import ProbeResult, results_to_markdown, run_probe
 from .tsne import plot_tsne, tsne
 
@@ -37,6 +37,6 @@ __all__ = [
     'load_backbone', 'load_crops', 'extract_features', 'knn_predict', 'knn_top1', 'tsne',
     'plot_tsne', 'run_probe', 'results_to_markdown', 'RANDOM', 'DEFAULT_BACKBONE', 'MEAN_RGB',
     'STD_RGB', 'cache_path', 'cached', 'source_fingerprint', 'LinearConfig', 'LinearResult',
-    'linear_to_markdown', 'linear_top1', 'nearest_centroid_top1', 'run_linear_probe',
+    'linear_to_markdown', 'linear_top1', 'linear_reading', 'nearest_centroid_top1', 'run_linear_probe',
     'train_linear'
 ]

@@ -297,5 +297,51 @@ def linear_to_markdown(doc: Mapping) -> str:
     return '\n'.join(lines)
 
 
+def linear_reading(doc: Mapping, baseline: str = RANDOM, factor: float = 3.0) -> List[str]:
+    """Per checkpoint and score (linear, NCM): the difference of its mean to the ``baseline``
+    rows' mean and whether it exceeds ``factor`` x the larger seed spread (half-range) of the
+    two. A checkpoint probed with one seed has spread 0 for NCM (no seed enters its score) and
+    an unknown one for the linear layer (then the baseline's spread alone is used, and the line
+    says so).
+
+    Args:
+        doc (Mapping): The linear probe's JSON document.
+        baseline (str): Row name to compare with (``random``: seeds are different weights).
+        factor (float): Spreads a difference must exceed.
+
+    Returns:
+        list[str]: One line per (checkpoint, score).
+    """
+    rows: dict = {}
+    for r in doc['results']:
+        rows.setdefault(r['name'], []).append(r)
+    if baseline not in rows:
+        raise ValueError(f'no {baseline!r} rows to compare with; probe it too (e.g. add '
+                         f'"{baseline}" and --seeds 0,1,2)')
+
+    def stats(values: List[float]) -> Tuple[float, float]:
+        return sum(values) / len(values), (max(values) - min(values)) / 2
+
+    out = []
+    for name, recs in rows.items():
+        if name == baseline:
+            continue
+        for key, label in (('top1', 'linear'), ('ncm_top1', 'NCM')):
+            base = [100 * r[key] for r in rows[baseline] if r.get(key) is not None]
+            mine = [100 * r[key] for r in recs if r.get(key) is not None]
+            if not base or not mine:
+                continue
+            (mb, hb), (mm, hm) = stats(base), stats(mine)
+            note = ''
+            if len(mine) == 1 and key == 'top1':
+                note = ' (one probe seed: its own spread unknown)'
+            spread = max(hb, hm)
+            verdict = 'exceeds' if abs(mm - mb) > factor * spread else 'does not exceed'
+            out.append(f'{name} {label} top-1 {mm:.2f} vs {baseline} {mb:.2f} ± {hb:.2f} '
+                       f'({len(base)} seeds): {mm - mb:+.2f}, {verdict} {factor:g}x the seed '
+                       f'spread ({factor * spread:.2f}){note}')
+    return out
+
+
 def _pct(value: Optional[float]) -> str:
     return '-' if value is None else f'{100 * value:.2f}'
