@@ -4,9 +4,11 @@ the --small objects set: rows per (checkpoint, seed), the feature cache, resumin
 import importlib
 import json
 
+import pytest
 import torch
 
-from tools.analysis.knn import LinearConfig, linear_top1, nearest_centroid_top1
+from tools.analysis.knn import (LinearConfig, linear_reading, linear_top1,
+                                nearest_centroid_top1)
 
 
 def _tool():
@@ -52,6 +54,25 @@ def test_nearest_centroid_on_centred_normalised_features_exact_cases():
                                  3) == 1.0
     # a class without training samples (class 3) is never predicted
     assert nearest_centroid_top1(train, labels, test, torch.tensor([0, 1, 2, 2]), 4) == 1.0
+
+
+def test_reading_against_random_init_uses_three_times_the_larger_spread():
+    rows = [dict(name='random', seed=s, top1=t, ncm_top1=n)
+            for s, t, n in ((0, .20, .14), (1, .22, .15), (2, .21, .145))]
+    rows += [dict(name='mcl', seed=s, top1=t, ncm_top1=.19) for s, t in ((0, .26), (1, .30))]
+    lines = linear_reading(dict(results=rows))
+    # linear: 28 vs 21 +- 1; the larger half-range is mcl's 2 -> threshold 6 < 7: exceeds
+    assert lines[0].startswith('mcl linear top-1 28.00 vs random 21.00 ± 1.00 (3 seeds): +7.00, '
+                               'exceeds 3x the seed spread (6.00)')
+    # NCM: 19 vs 14.5 +- 0.5; mcl has no probe-seed spread -> threshold 1.5
+    assert lines[1].startswith('mcl NCM top-1 19.00 vs random 14.50 ± 0.50 (3 seeds): +4.50, '
+                               'exceeds 3x the seed spread (1.50) (one pre-training run')
+    rows[4]['top1'] = .36  # mcl 31 +- 5 -> threshold 15 > 10
+    assert 'does not exceed 3x the seed spread (15.00)' in linear_reading(dict(results=rows))[0]
+    one = [rows[0], rows[3]]
+    assert 'not judged: random has one seed' in linear_reading(dict(results=one))[0]
+    with pytest.raises(ValueError, match="no 'random' rows"):
+        linear_reading(dict(results=rows[3:]))
 
 
 def test_linear_probe_tool_rows_cache_and_resume(tmp_path, small_data):

@@ -300,9 +300,10 @@ def linear_to_markdown(doc: Mapping) -> str:
 def linear_reading(doc: Mapping, baseline: str = RANDOM, factor: float = 3.0) -> List[str]:
     """Per checkpoint and score (linear, NCM): the difference of its mean to the ``baseline``
     rows' mean and whether it exceeds ``factor`` x the larger seed spread (half-range) of the
-    two. A checkpoint probed with one seed has spread 0 for NCM (no seed enters its score) and
-    an unknown one for the linear layer (then the baseline's spread alone is used, and the line
-    says so).
+    two. A checkpoint is one pre-training run: its rows differ only in the probe seed (the
+    linear layer's initialisation and shuffling; NCM has no seed), so the line says that its
+    spread over pre-training seeds is not part of the threshold (``tools/run_protocol.py``
+    pre-trains several seeds for that).
 
     Args:
         doc (Mapping): The linear probe's JSON document.
@@ -332,14 +333,19 @@ def linear_reading(doc: Mapping, baseline: str = RANDOM, factor: float = 3.0) ->
             if not base or not mine:
                 continue
             (mb, hb), (mm, hm) = stats(base), stats(mine)
-            note = ''
-            if len(mine) == 1 and key == 'top1':
-                note = ' (one probe seed: its own spread unknown)'
+            note = ' (one pre-training run: its spread over pre-training seeds is not known here'
+            note += ', NCM has none over probe seeds)' if key == 'ncm_top1' else (
+                ', nor over probe seeds)' if len(mine) == 1 else ')')
             spread = max(hb, hm)
+            head = (f'{name} {label} top-1 {mm:.2f} vs {baseline} {mb:.2f} ± {hb:.2f} '
+                    f'({len(base)} seeds): {mm - mb:+.2f}')
+            if len(base) < 2:
+                out.append(f'{head}, not judged: {baseline} has one seed, its spread is unknown '
+                           '(use --seeds 0,1,2)')
+                continue
             verdict = 'exceeds' if abs(mm - mb) > factor * spread else 'does not exceed'
-            out.append(f'{name} {label} top-1 {mm:.2f} vs {baseline} {mb:.2f} ± {hb:.2f} '
-                       f'({len(base)} seeds): {mm - mb:+.2f}, {verdict} {factor:g}x the seed '
-                       f'spread ({factor * spread:.2f}){note}')
+            out.append(f'{head}, {verdict} {factor:g}x the seed spread ({factor * spread:.2f})'
+                       f'{note}')
     return out
 
 
