@@ -30,8 +30,20 @@ for its weights. Rows already in ``WORK/probes/{linear,det}/*.json`` are skipped
 and per method pair and probe whether the difference of the means exceeds 3x the larger of the
 two seed spreads.
 
+Equal wall-clock budget (``--budget-s``): each pre-trained row's seconds per iteration are
+measured once (``--calib-iters`` iterations, ``WORK/calibration.json``) and its run gets
+``budget / seconds`` iterations; ``--pretrain-img`` / ``--pretrain-batch`` set the views and batch
+of the rows whose views are RandomResizedCrop pairs (MCL and its ablations, BYOL). The linear
+stage also scores the nearest class centroid (NCM) and, with ``--probe-backbones online,ema``,
+probes the EMA backbone too (``docs/results/probe_protocol.md``).
+
 Examples::
 
+    # the probe table of README "Results" (main rows; add --rows soco,detco,plrc --seeds 0,1
+    # --all-seeds for the others)
+    python tools/run_protocol.py --rows main --seeds 0,1,2 --stages linear --budget-s 600 \
+        --pretrain-img 64 --pretrain-batch 32 --probe-img 64 --probe-backbones online,ema \
+        --jobs 2 --threads 1 --work-dir work_dirs/protocol64
     # probe table: random, BYOL, MCL with 3 seeds each
     python tools/run_protocol.py --rows main --seeds 0,1,2 --stages linear,det
     # the table in README: main rows with 2 seeds, the rest with 1 (2-core CPU: ~30 min per
