@@ -389,6 +389,21 @@ def calibrate_rows(runs: Sequence[Tuple[str, int]], args: argparse.Namespace) ->
                 for row, code in pool.map(lambda r: calibrate(r, args), rows) if code]
 
 
+def calibrated_runs(runs: Sequence[Tuple[str, int]], fn, log_suffix: str,
+                    args: argparse.Namespace) -> Tuple[List[Tuple[str, int]], List[str]]:
+    """Calibrate (``--budget-s``), then ``fn(row, seed, args)`` for every (row, seed) whose row
+    calibrated, ``--jobs`` side by side; returns the runs that ran and the failures."""
+    failed = calibrate_rows(runs, args)
+    runs = [(row, seed) for row, seed in runs
+            if not any(f.startswith(f'{row} ') for f in failed)]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for row, seed, code in pool.map(lambda rs: fn(*rs, args), runs):
+            if code:
+                failed.append(f'{row} seed {seed} (log: {args.work_dir}/{row}/seed{seed}'
+                              f'{log_suffix})')
+    return runs, failed
+
+
 def run_one(row: str, seed: int, args: argparse.Namespace) -> Tuple[str, int, int]:
     """Run one (row, seed) unless its metrics.json exists; returns its exit code."""
     cmd, work = command(row, seed, args)
@@ -708,14 +723,7 @@ def main_probes(args: argparse.Namespace, runs: Sequence[Tuple[str, int]],
     """The probe stages: pre-train what is missing, probe, write WORK/probes.{md,json}."""
     failed: List[str] = []
     if not args.table_only:
-        failed += calibrate_rows(runs, args)
-        runs = [(row, seed) for row, seed in runs
-                if not any(f.startswith(f'{row} ') for f in failed)]
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            for row, seed, code in pool.map(lambda rs: pretrain_one(*rs, args), runs):
-                if code:
-                    failed.append(f'{row} seed {seed} (log: {args.work_dir}/{row}/seed{seed}'
-                                  '.pretrain.log)')
+        runs, failed = calibrated_runs(runs, pretrain_one, '.pretrain.log', args)
         failed += run_probes(runs, stages, args)
     text, summary = probe_table(collect_probes(args.work_dir), collect_budgets(args.work_dir))
     os.makedirs(args.work_dir, exist_ok=True)
@@ -758,13 +766,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     failed = []
     if not args.table_only:
-        failed += calibrate_rows(runs, args)
-        runs = [(row, seed) for row, seed in runs
-                if not any(f.startswith(f'{row} ') for f in failed)]
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            for row, seed, code in pool.map(lambda rs: run_one(*rs, args), runs):
-                if code:
-                    failed.append(f'{row} seed {seed} (log: {args.work_dir}/{row}/seed{seed}.log)')
+        _, failed = calibrated_runs(runs, run_one, '.log', args)
     # the table holds every finished run in the work dir, not only the rows of this call
     text, summary = table(collect(args.work_dir, list(ORDER)))
     notes = reading(summary)
