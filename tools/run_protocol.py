@@ -66,6 +66,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from tools.analysis.probe_common import exceeds
+from tools.analysis.probe_common import mean_half_range as summarize
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MCL = 'configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
 FT = 'configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py'
@@ -439,12 +442,6 @@ def collect(work_dir: str, rows: Sequence[str]) -> Dict[str, List[dict]]:
     return found
 
 
-def summarize(values: Sequence[float]) -> Tuple[float, float]:
-    """Mean and half-range (0 for one value)."""
-    mean = sum(values) / len(values)
-    return mean, (max(values) - min(values)) / 2
-
-
 def fmt(values: Sequence[float]) -> str:
     mean, half = summarize(values)
     return f'{mean:.1f}' if len(values) == 1 else f'{mean:.1f} ± {half:.1f}'
@@ -616,8 +613,8 @@ def linear_dir(work_dir: str, which: str) -> str:
 
 def collect_probes(work_dir: str) -> Dict[str, Dict[str, Dict[int, float]]]:
     """Probe scores: ``{probe column: {row: {seed: value}}}`` from the probes' JSON files
-    (linear and NCM top-1 in % of the online and the EMA backbone, detection-probe box AP per
-    variant)."""
+    (linear, NCM and CV-linear top-1 in % of the online and the EMA backbone, detection-probe
+    box AP per variant)."""
     out: Dict[str, Dict[str, Dict[int, float]]] = {}
     for which in PROBE_BACKBONES:
         path = osp.join(linear_dir(work_dir, which), 'linear.json')
@@ -627,7 +624,7 @@ def collect_probes(work_dir: str) -> Dict[str, Dict[str, Dict[int, float]]]:
         with open(path) as f:
             for r in json.load(f)['results']:
                 scores = {f'linear top-1 (%{tag})': r['top1'], f'NCM top-1 (%{tag})':
-                          r.get('ncm_top1')}
+                          r.get('ncm_top1'), f'CV linear top-1 (%{tag})': r.get('cv_top1')}
                 for column, value in scores.items():
                     if value is not None:
                         out.setdefault(column, {}).setdefault(r['name'], {})[r['seed']] = \
@@ -650,7 +647,7 @@ def pair_verdict(a: Sequence[float], b: Sequence[float],
     if len(a) < 2 or len(b) < 2:
         return delta, None, 'n/a'
     threshold = factor * max(half_a, half_b)
-    return delta, threshold, 'yes' if abs(delta) > threshold else 'no'
+    return delta, threshold, 'yes' if exceeds(delta, threshold) else 'no'
 
 
 def collect_budgets(work_dir: str) -> Dict[str, List[dict]]:

@@ -60,7 +60,8 @@ class CocoObjectCropDataset(BaseDataset):
             box = [max(0., x - dx), max(0., y - dy), min(float(im['width']), x + w + dx),
                    min(float(im['height']), y + h + dy)]
             out.append(dict(img_path=osp.join(self.data_prefix['img_path'], im['file_name']),
-                            crop_box=box, gt_label=cat_to_label[ann['category_id']]))
+                            crop_box=box, gt_label=cat_to_label[ann['category_id']],
+                            ann_id=ann['id']))
         if not out:
             raise ValueError(f'{self.ann_file!r} has no instance of at least {self.min_size} px')
         return out

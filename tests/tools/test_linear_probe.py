@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from tools.analysis.knn import (LinearConfig, linear_reading, linear_top1,
-                                nearest_centroid_top1)
+from tools.analysis.knn import (LinearConfig, cv_logistic_top1, instance_keys, load_crops,
+                                linear_reading, linear_top1, nearest_centroid_top1)
 
 
 def _tool():
@@ -54,6 +54,68 @@ def test_nearest_centroid_on_centred_normalised_features_exact_cases():
                                  3) == 1.0
     # a class without training samples (class 3) is never predicted
     assert nearest_centroid_top1(train, labels, test, torch.tensor([0, 1, 2, 2]), 4) == 1.0
+
+
+def test_cv_probe_separable_blobs_and_errors():
+    gen = torch.Generator().manual_seed(0)
+    train_labels = torch.arange(3).repeat_interleave(30)
+    test_labels = torch.arange(3).repeat_interleave(10)
+    train, test = _blobs(train_labels, 16, gen), _blobs(test_labels, 16, gen)
+    groups = [f'i{i // 5}' for i in range(len(train))]  # 18 instances of 5 crops
+    top1, c, scores = cv_logistic_top1(train, train_labels, groups, test, test_labels)
+    assert top1 == 1.0 and sorted(scores) == [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0]
+    assert c == min(k for k, v in scores.items() if v == max(scores.values()))
+    with pytest.raises(ValueError, match='89 group keys for 90 training features'):
+        cv_logistic_top1(train, train_labels, groups[1:], test, test_labels)
+    with pytest.raises(ValueError, match='5 folds need at least 5 groups, got 2'):
+        cv_logistic_top1(train, train_labels, ['a', 'b'] * 45, test, test_labels)
+
+
+def test_cv_probe_folds_hold_out_whole_instances():
+    # 100 instances of 8 crops: each instance's crops share a random signature, and the class
+    # is drawn per instance, so only memorising instances tells a crop's class
+    gen = torch.Generator().manual_seed(1)
+    signatures = torch.randn(100, 128, generator=gen)
+    cls = torch.randperm(100, generator=gen) % 2
+    inst = torch.arange(100).repeat_interleave(8)
+    feats = signatures[inst] + 0.1 * torch.randn(len(inst), 128, generator=gen)
+    labels = cls[inst]
+    groups = [f'instance{int(i)}' for i in inst]
+    _, _, grouped = cv_logistic_top1(feats, labels, groups, feats[:8], labels[:8])
+    # held-out folds hold unseen instances: no strength does better than chance (0.5) by much
+    assert max(grouped.values()) < 0.6  # 0.445 with sklearn 1.9
+    # folds that split instances (every crop its own group) reward memorising them
+    _, c, leaky = cv_logistic_top1(feats, labels, [str(i) for i in range(len(inst))],
+                                   feats[:8], labels[:8])
+    assert max(leaky.values()) > 0.95  # 1.0
+    assert c == min(k for k, v in leaky.items() if v == max(leaky.values()))
+
+
+def test_instance_keys_of_the_generated_set(small_data, tmp_path):
+    import shutil
+    root = small_data / 'objects_coco'
+    keys = {}
+    for split in ('train', 'val'):
+        crops = load_crops(str(root), split, 32)
+        keys[split] = instance_keys(str(root), split, crops.ann_ids.tolist())
+        assert len(keys[split]) == len(crops)
+        label_of = {}
+        for key, label in zip(keys[split], crops.labels.tolist()):
+            assert label_of.setdefault(key, label) == label  # one class per instance
+        assert len(label_of) < len(crops)  # instances recur across scenes
+    assert not set(keys['train']) & set(keys['val'])  # val instances are unseen in train
+    # a manifest that does not match the annotations, and a set without one: clear errors
+    copy = tmp_path / 'objects_coco'
+    shutil.copytree(root / 'annotations', copy / 'annotations')
+    with pytest.raises(FileNotFoundError, match='manifest.json does not exist.*--cv-groups none'):
+        instance_keys(str(copy), 'train', [1])
+    manifest = json.load(open(root / 'manifest.json'))
+    record = next(r for r in manifest['files'] if r['file'].startswith('train/'))
+    record['objects'] = record['objects'][1:]
+    json.dump(manifest, open(copy / 'manifest.json', 'w'))
+    name = record['file'].split('/')[-1]
+    with pytest.raises(ValueError, match=f'does not match .* at image {name!r}'):
+        instance_keys(str(copy), 'train', [1])
 
 
 def test_reading_against_random_init_uses_three_times_the_larger_spread():
@@ -102,13 +164,23 @@ def test_linear_probe_tool_rows_cache_and_resume(tmp_path, small_data):
     assert 'features from cache' not in rows[('random', 1)]['notes']
     assert len(list((out / 'cache').glob('*.pt'))) == 3
     assert '| r18 | 1 | ResNet-18 | 120/120 | 512 |' in (out / 'linear.md').read_text()
-    # NCM needs no training: the same features give the same score for every seed
+    # NCM and the CV probe need no seed: the same features give the same score for every seed
     assert rows[('r18', 0)]['ncm_top1'] == rows[('r18', 1)]['ncm_top1']
+    assert rows[('r18', 0)]['cv_top1'] == rows[('r18', 1)]['cv_top1'] is not None
+    assert rows[('r18', 0)]['cv_c'] in doc['settings']['cv']['cs']
+    assert doc['settings']['cv']['groups'] == 'object instance (manifest.json)'
+    assert {r['cv_top1'] is not None for r in rows.values()} == {True}
     # resume: a new seed only adds its rows, earlier rows stay as they were
     assert tool.main(['random', f'r18={ckpt}', '--seeds', '0,1,2', *common]) == 0
     doc2 = json.load(open(out / 'linear.json'))
     assert doc2['results'][:4] == doc['results']
     assert [(r['name'], r['seed']) for r in doc2['results'][4:]] == [('random', 2), ('r18', 2)]
+    # --cv-groups none: no CV score (other COCO sets have no manifest)
+    assert tool.main([f'r18={ckpt}', *common[:2], '--out-dir', str(tmp_path / 'nocv'),
+                      *common[4:], '--cv-groups', 'none']) == 0
+    nocv = json.load(open(tmp_path / 'nocv' / 'linear.json'))
+    assert 'cv' not in nocv['settings'] and nocv['results'][0]['cv_top1'] is None
+    assert '| - | - |' in (tmp_path / 'nocv' / 'linear.md').read_text()
     # a broken checkpoint: exit 1, readable message
     bad = tmp_path / 'bad.pth'
     bad.write_text('not a checkpoint')

@@ -242,6 +242,13 @@ def test_pair_verdict_uses_three_times_the_larger_seed_spread():
     assert protocol.pair_verdict([9.0, 11.0], [11.75, 12.25]) == (2.0, 3.0, 'no')
     delta, threshold, verdict = protocol.pair_verdict([10.0], [12.0, 12.5])
     assert (threshold, verdict) == (None, 'n/a')  # one seed: its spread is unknown
+    # top-1 over 397 crops: 89, 86, 89 vs 101, 114 correct -> a difference of 19.5 crops and a
+    # threshold of 3 x 6.5 crops: a tie, which float rounding must not turn into 'yes'
+    # (as the probes store them: top-1 fraction, then x 100; without the tolerance this is a
+    # 'yes' by 1e-14)
+    random, plrc = [100 * (c / 397) for c in (89, 86, 89)], [100 * (c / 397) for c in (101, 114)]
+    delta, threshold, verdict = protocol.pair_verdict(random, plrc)
+    assert delta == pytest.approx(threshold) and verdict == 'no'
 
 
 def test_probe_table_rows_pairs_and_resumable_table_only(tmp_path):

@@ -7,7 +7,9 @@ The crops and features are the k-NN probe's (``tools/analysis/knn_probe.py``: ev
 instance of a COCO-format set, box + 20 % context, resized to a square; global-average-pooled
 last backbone stage), cached once per checkpoint under ``OUT_DIR/cache/``. The features are
 standardised and one linear layer is trained on the train split (AdamW, cross-entropy, fixed
-epochs, seeded shuffling; seconds on a CPU), then scored on the val split. One row per
+epochs, seeded shuffling; seconds on a CPU), then scored on the val split. Two scores need no
+seed: NCM (nearest class centroid) and CV (a logistic regression whose L2 strength is chosen by
+cross-validation on the train split, folds grouped by object instance). One row per
 (checkpoint, seed) in ``OUT_DIR/linear.json`` and ``linear.md``; rows already there (same
 settings) are skipped, so an interrupted call resumes. The logic lives in
 :mod:`tools.analysis.knn.linear`.
@@ -54,6 +56,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--max-items', type=int, default=None,
                    help='only the first N instances of each split (smoke runs)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--cv-groups', choices=('instance', 'none'), default='instance',
+                   help='instance: also score a logistic regression whose L2 strength is chosen '
+                   'by 5-fold cross-validation on the train split, folds grouped by object '
+                   'instance (reads DATA_ROOT/manifest.json of tools/prepare_data.py); none: '
+                   'skip it (other COCO sets)')
     p.add_argument('--baseline', default=None,
                    help='row name (e.g. random) to compare every other checkpoint with: prints '
                    'and writes (OUT_DIR/reading.md) whether each difference exceeds 3x the '
@@ -80,7 +87,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                   backbone_cfg=backbone_cfg, use_ema=args.use_ema,
                                   cache_dir=args.cache_dir, batch_size=args.batch_size,
                                   num_workers=args.workers, max_items=args.max_items,
-                                  progress=not args.no_progress, trust=args.trust_checkpoint)
+                                  progress=not args.no_progress, cv_groups=args.cv_groups,
+                                  trust=args.trust_checkpoint)
     except ConversionError as e:
         print(f'linear_probe: error: {e}', file=sys.stderr)
         return 1

@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 import os.path as osp
-from typing import Callable, List, Mapping
+from typing import Callable, List, Mapping, Sequence, Tuple
 
 
 def probe_parser(doc: str, out_dir: str, out_help: str) -> argparse.ArgumentParser:
@@ -57,3 +57,16 @@ def previous_rows(json_path: str, settings: Mapping, tool: str,
         log(f'[{tool}] {json_path} has other settings: starting a new table')
         return []
     return list(old['results'])
+
+
+def mean_half_range(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and half-range (0 for one value): the seed spread the probe readings use."""
+    mean = sum(values) / len(values)
+    return mean, (max(values) - min(values)) / 2
+
+
+def exceeds(delta: float, threshold: float) -> bool:
+    """Whether ``|delta|`` exceeds ``threshold``. Top-1 scores are counts over a fixed set
+    (e.g. 397 crops), so a difference can equal the threshold exactly; float rounding must not
+    turn that tie into an excess, hence the 1e-9 tolerance."""
+    return abs(delta) - threshold > 1e-9

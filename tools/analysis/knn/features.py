@@ -2,7 +2,7 @@
 every checkpoint) and the global-average-pooled last backbone stage."""
 import os.path as osp
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,20 +21,23 @@ class CropSet:
         images (Tensor): ``(N, 3, S, S)`` uint8, BGR (as decoded by OpenCV).
         labels (Tensor): ``(N,)`` int64 class indices.
         classes (tuple[str]): Class names, index order.
+        ann_ids (Tensor, optional): ``(N,)`` COCO annotation id of every crop.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     classes: Tuple[str, ...]
+    ann_ids: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
 
-def _collate(batch: Sequence[dict]) -> Tuple[torch.Tensor, torch.Tensor]:
+def _collate(batch: Sequence[dict]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     imgs = np.stack([np.ascontiguousarray(r['img']) for r in batch])
     labels = torch.tensor([int(r['gt_label']) for r in batch], dtype=torch.long)
-    return torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), labels
+    ann_ids = torch.tensor([int(r['ann_id']) for r in batch], dtype=torch.long)
+    return torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), labels, ann_ids
 
 
 def load_crops(data_root: str,
@@ -91,11 +94,62 @@ def load_crops(data_root: str,
                         shuffle=False,
                         num_workers=num_workers,
                         collate_fn=_collate)
-    images, labels = [], []
-    for imgs, lbls in loader:
+    images, labels, ann_ids = [], [], []
+    for imgs, lbls, ids in loader:
         images.append(imgs)
         labels.append(lbls)
-    return CropSet(torch.cat(images), torch.cat(labels), classes)
+        ann_ids.append(ids)
+    return CropSet(torch.cat(images), torch.cat(labels), classes, torch.cat(ann_ids))
+
+
+def instance_keys(data_root: str,
+                  split: str,
+                  ann_ids: Sequence[int],
+                  ann_file: Optional[str] = None) -> List[str]:
+    """The pasted cut-out (object instance) behind every annotation of a generated set.
+
+    ``tools/prepare_data.py`` pastes each Tux Paint cut-out into many scenes, so crops of one
+    split share instances; a cross-validation that must measure generalisation to unseen
+    instances (as the val split, whose instances are disjoint) groups its folds by these keys.
+    The builder's ``manifest.json`` lists every image's pasted objects in annotation order.
+
+    Args:
+        data_root (str): Dataset folder with ``manifest.json``.
+        split (str): Split name (``annotations/instances_<split>.json``, ``<split>/``).
+        ann_ids (Sequence[int]): Annotation ids, e.g. :attr:`CropSet.ann_ids`.
+        ann_file (str, optional): Annotation file relative to ``data_root``.
+
+    Returns:
+        list[str]: One instance key per annotation id, in the given order.
+    """
+    import json
+    manifest = osp.join(data_root, 'manifest.json')
+    if not osp.isfile(manifest):
+        raise FileNotFoundError(
+            f'{manifest} does not exist: instance groups need the manifest that '
+            'tools/prepare_data.py writes; for another COCO set pass --cv-groups none')
+    with open(manifest, encoding='utf-8') as f:
+        records = {r['file']: r for r in json.load(f).get('files', []) if 'objects' in r}
+    ann_path = osp.join(data_root, ann_file or osp.join('annotations', f'instances_{split}.json'))
+    with open(ann_path, encoding='utf-8') as f:
+        coco = json.load(f)
+    per_image: dict = {}
+    for ann in sorted(coco['annotations'], key=lambda a: a['id']):
+        per_image.setdefault(ann['image_id'], []).append(ann['id'])
+    key_of = {}
+    for im in coco['images']:
+        record = records.get(f'{split}/{im["file_name"]}')
+        ids = per_image.get(im['id'], [])
+        if record is None or len(record['objects']) != len(ids):
+            raise ValueError(
+                f'{manifest} does not match {ann_path} at image {im["file_name"]!r} (no record, '
+                'or a different number of objects than annotations); rebuild the set with '
+                'tools/prepare_data.py or pass --cv-groups none')
+        key_of.update((i, obj['key']) for i, obj in zip(ids, record['objects']))
+    missing = [int(i) for i in ann_ids if int(i) not in key_of]
+    if missing:
+        raise ValueError(f'annotation ids {missing[:5]} are not in {ann_path}')
+    return [key_of[int(i)] for i in ann_ids]
 
 
 @torch.no_grad()
