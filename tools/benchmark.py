@@ -42,7 +42,7 @@ from tools.analysis.bench import (ALGOS, EXTRA_ALGOS, FPN_IN,  # noqa: E402
 
 PAIRS = {'ssl': ('byol', 'mcl'), 'sup': ('vanilla-sup', 'mcl-sup')}
 WORKER_KEYS = ('depth', 'img', 'batch', 'steps', 'warmup', 'levels', 'heads', 'device',
-               'threads', 'seed', 'macs', 'channels_last', 'foreach')
+               'threads', 'seed', 'macs', 'channels_last', 'foreach', 'profile')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -86,6 +86,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--foreach', action='store_true',
                    help='speed lever: foreach=True (multi-tensor) optimizer step where the '
                    'optimizer takes it (torch SGD does); the report says which got it')
+    p.add_argument('--profile', action='store_true',
+                   help='one extra step per algorithm under torch.profiler: self time by '
+                   'operator kind (conv, matmul, batch norm, element-wise, ...) in the report')
     p.add_argument('--out', default=None, help='JSON file (the table goes next to it as .md)')
     p.add_argument('--render', metavar='JSON',
                    help='measure nothing: recompute the ratios and rewrite the Markdown of an '
@@ -115,14 +118,12 @@ def set_threads_env(threads) -> None:
             os.environ[k] = str(threads)
 
 
-def run_one(name: str, args: argparse.Namespace, macs: bool = None) -> dict:
+def run_one(name: str, args: argparse.Namespace, **overrides) -> dict:
     """One algorithm, one round, in a fresh process; its record (:func:`run_worker`).
-    ``macs`` (default ``args.macs``): also count the MACs of one step (after the timing)."""
+    ``overrides``: worker arguments other than ``args``' (e.g. ``macs=False``)."""
     from tools.analysis.bench import run_isolated
     kwargs = {k: getattr(args, k) for k in WORKER_KEYS}
-    if macs is not None:
-        kwargs['macs'] = macs
-    return run_isolated(dict(kwargs, name=name))
+    return run_isolated(dict(kwargs, **overrides, name=name))
 
 
 def main(argv=None) -> int:
@@ -148,7 +149,9 @@ def main(argv=None) -> int:
     for r in range(args.rounds):
         order = args.algo_list if r % 2 == 0 else args.algo_list[::-1]
         for name in order:
-            rec = run_one(name, args, macs=args.macs and r == 0)  # MACs: deterministic
+            # MACs are deterministic, the profile is one extra step: both in round 0 only
+            rec = run_one(name, args, macs=args.macs and r == 0,
+                          profile=args.profile and r == 0)
             records[name].append(rec)
             print(f'round {r} {name}: median step {statistics.median(rec["times"]):.3f} s, '
                   f'peak memory +{rec["peak_delta_mb"]:.0f} MB', flush=True)
@@ -217,7 +220,7 @@ def recount_macs(path: str) -> int:
     args.channels_last, args.foreach = bool(args.channels_last), bool(args.foreach)
     set_threads_env(args.threads)
     for name, res in results['algorithms'].items():
-        rec = run_one(name, args, macs=True)
+        rec = run_one(name, args, macs=True, profile=False)
         for key in MAC_KEYS:
             res[key] = rec[key]
         print(f'{name}: {rec["step_macs"] / 1e9:.1f} GMAC per step', flush=True)

@@ -349,6 +349,61 @@ def test_table_memory_columns_and_levers():
 
 
 @pytest.mark.slow
+def test_operator_kinds_and_their_sums():
+    from tools.analysis.bench.profile import op_kind, profile_step, summarize_ops
+    kinds = {n: op_kind(n) for n in (
+        'aten::mkldnn_convolution', 'aten::convolution_backward', 'aten::addmm', 'aten::mm',
+        'aten::native_batch_norm', 'aten::native_batch_norm_backward', 'aten::relu_',
+        'aten::threshold_backward', 'aten::add_', 'aten::_foreach_mul_', 'aten::copy_',
+        'aten::cat', 'aten::upsample_nearest2d', 'aten::max_pool2d_with_indices',
+        'aten::_log_softmax', 'aten::empty', 'aten::index')}
+    assert kinds == {
+        'aten::mkldnn_convolution': 'conv', 'aten::convolution_backward': 'conv',
+        'aten::addmm': 'matmul', 'aten::mm': 'matmul', 'aten::native_batch_norm': 'batch norm',
+        'aten::native_batch_norm_backward': 'batch norm', 'aten::relu_': 'element-wise',
+        'aten::threshold_backward': 'element-wise', 'aten::add_': 'element-wise',
+        'aten::_foreach_mul_': 'element-wise', 'aten::copy_': 'copy / layout',
+        'aten::cat': 'copy / layout', 'aten::upsample_nearest2d': 'resample / pool',
+        'aten::max_pool2d_with_indices': 'resample / pool', 'aten::_log_softmax': 'element-wise',
+        'aten::empty': 'other', 'aten::index': 'copy / layout'}
+    summary = summarize_ops([('aten::mm', 2.0, 3), ('aten::relu', 0.5, 1),
+                             ('aten::mkldnn_convolution', 1.0, 2), ('aten::empty', 0.25, 9)],
+                            top=2)
+    assert summary['kinds']['matmul'] == 2.0 and summary['kinds']['conv'] == 1.0
+    assert summary['kinds']['other'] == 0.25 and summary['total_s'] == 3.75
+    assert summary['top_ops'] == [['aten::mm', 2.0, 3], ['aten::mkldnn_convolution', 1.0, 2]]
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+    x = torch.randn(2, 3, 16, 16)
+    prof = profile_step(lambda: net(x).sum().backward())
+    assert prof['kinds']['conv'] > 0 and prof['kinds']['batch norm'] > 0
+    assert prof['kinds']['element-wise'] > 0 and prof['kinds']['matmul'] == 0
+
+
+def test_conv_rates_by_module_group():
+    from tools.analysis.bench.profile import conv_rates, module_group
+    assert module_group('target_net.module.backbone.layer1.0.conv1') == 'target_net.backbone'
+    assert module_group('backbone.layer1.0.conv1') == 'backbone.layer1'
+    model = nn.Module()
+    model.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 1, stride=2))
+    model.head = nn.Sequential(nn.Conv2d(8, 4, 3, groups=4))
+    x = torch.randn(2, 3, 16, 16)
+
+    def step():
+        model.head(model.backbone(x)).sum().backward()
+        model.head(model.backbone(x))  # a second call of every conv
+
+    rates = conv_rates(model, step)
+    # 3x3 conv: 2 x 8 x 16 x 16 outputs x 3 x 9; 1x1 stride 2: 2 x 8 x 8 x 8 outputs x 8;
+    # grouped 3x3 (2 input channels per group): 2 x 4 x 6 x 6 outputs x 2 x 9
+    assert rates['backbone.0']['macs'] == 2 * (2 * 8 * 16 * 16 * 27)
+    assert rates['backbone.1']['macs'] == 2 * (2 * 8 * 8 * 8 * 8)
+    assert rates['head.0']['macs'] == 2 * (2 * 4 * 6 * 6 * 18)
+    assert {r['calls'] for r in rates.values()} == {2}
+    assert all(r['seconds'] > 0 and r['gmac_per_s'] > 0 for r in rates.values())
+    # the hooks are gone afterwards
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
 def test_benchmark_speed_levers(tmp_path):
     """--channels-last and --foreach run BYOL and MCL at toy size, are recorded in the JSON and
     the table header, and the saved activations of one step are measured; --render still works
@@ -358,9 +413,9 @@ def test_benchmark_speed_levers(tmp_path):
         [sys.executable, 'tools/benchmark.py', '--algos', 'byol,mcl', '--depth', '18', '--img',
          '64', '--batch', '2', '--steps', '1', '--rounds', '1', '--warmup', '1', '--threads',
          '1', '--heads', 'demo', '--ss-images', '0', '--assembler-reps', '0', '--no-macs',
-         '--channels-last', '--foreach', '--out', str(out)],
+         '--channels-last', '--foreach', '--profile', '--out', str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
+        env=dict({k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'}, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(out.read_text())
     assert res['config']['channels_last'] and res['config']['foreach']
@@ -374,11 +429,26 @@ def test_benchmark_speed_levers(tmp_path):
                                                  algos['byol']['saved_act_mb'])
     # MCL: 2 x S montage sets of 64 px per step against BYOL's two views of each image
     assert algos['mcl']['act_vs_byol'] > 1
-    assert 'channels_last on, foreach optimizer step requested: SGD with foreach: BYOL, MCL.' \
+    # --profile: one more step's operator time by kind, convolutions and BN present
+    for name in ('byol', 'mcl'):
+        prof = algos[name]['profile']
+        assert prof['kinds']['conv'] > 0 and prof['kinds']['batch norm'] > 0, name
+        assert prof['total_s'] == pytest.approx(sum(prof['kinds'].values()))
+    conv = algos['mcl']['profile']['kinds']['conv'] / algos['byol']['profile']['kinds']['conv']
+    assert f'| MCL | {algos["mcl"]["profile"]["kinds"]["conv"]:.2f} ({conv:.2f}x) |' \
+        in res['markdown']
+    assert 'profiled step: self s by operator kind (x BYOL)' in res['markdown']
+    rates = algos['mcl']['profile']['conv_rates']
+    assert rates['backbone.layer1']['macs'] > 0 and rates['tile_head.shared_convs']['calls'] > 0
+    assert 'Convolution forward rate by module' in res['markdown']
+    # the malloc is recorded (jemalloc / tcmalloc when preloaded)
+    assert {algos[n]['allocator'] for n in algos} == {'glibc malloc'}
+    assert 'channels_last on, allocator glibc malloc, foreach optimizer step requested: SGD ' \
+        'with foreach: BYOL, MCL.' \
         in res['markdown']
     for a in algos.values():  # an older result file
         for key in ('saved_act_mb', 'weights_mb', 'grads_mb', 'optim_state_mb', 'state_mb',
-                    'act_vs_byol', 'channels_last', 'optimizer', 'foreach'):
+                    'act_vs_byol', 'channels_last', 'optimizer', 'foreach', 'allocator'):
             a.pop(key)
     for key in ('channels_last', 'foreach'):
         res['config'].pop(key)

@@ -1,6 +1,6 @@
 """Statistics over the rounds, ratios against the baselines, and the Markdown report."""
 import statistics
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from .models import BASELINES, LABELS
 
@@ -10,7 +10,7 @@ MAC_KEYS = ('online_macs', 'target_macs', 'step_macs', 'macs_counted', 'macs_unt
 #: What one step holds in memory (:func:`.worker.step_memory`, MB).
 HELD_KEYS = ('saved_act_mb', 'weights_mb', 'grads_mb', 'optim_state_mb', 'state_mb')
 #: The speed levers a worker record carries (:func:`.worker.run_worker`).
-LEVER_KEYS = ('channels_last', 'optimizer', 'foreach')
+LEVER_KEYS = ('channels_last', 'optimizer', 'foreach', 'allocator')
 
 
 def summarize(records: Dict[str, List[dict]], batch: int) -> Dict[str, dict]:
@@ -47,6 +47,9 @@ def summarize(records: Dict[str, List[dict]], batch: int) -> Dict[str, dict]:
         if held:  # the same batch and seed every round: read once
             out[name].update({k: held[k] for k in HELD_KEYS})
         out[name].update({k: recs[0][k] for k in LEVER_KEYS if k in recs[0]})
+        profiled = next((r for r in recs if 'profile' in r), None)
+        if profiled:
+            out[name]['profile'] = profiled['profile']
     return add_ratios(out)
 
 
@@ -88,6 +91,9 @@ def levers(results: dict) -> str:
     fields are from before the flags existed: both off)."""
     cfg = results['config']
     text = f"Speed levers: channels_last {'on' if cfg.get('channels_last') else 'off'}, "
+    mallocs = sorted({r['allocator'] for r in results['algorithms'].values() if 'allocator' in r})
+    if mallocs:
+        text += f"allocator {' / '.join(mallocs)}, "
     if not cfg.get('foreach'):
         return text + ('foreach optimizer step not requested (torch default: for-loop on CPU, '
                        'foreach on CUDA).')
@@ -166,6 +172,7 @@ def markdown_table(results: dict) -> str:
                  'MAC ratio (median steps).']
         if results.get('macs_recounted'):
             text[-1] += ' ' + results['macs_recounted'] + '.'
+    text += profile_table(algos, bases[0] if bases else None)
     ss = results.get('selective_search') or []
     if ss:
         text += ['', '| SoCo proposals (OpenCV selective search, fast) | images | mean px '
@@ -189,3 +196,43 @@ def markdown_table(results: dict) -> str:
         text += ['', f"Montage assembler ({mode}, S={a.get('levels', '?')}): "
                  f"{a['assemble_ms']:.2f} ms vs copy {a['copy_ms']:.2f} ms -> {a['ratio']:.2f}x"]
     return '\n'.join(text)
+
+
+def profile_table(algos: dict, base: Optional[str] = None) -> List[str]:
+    """Markdown lines of the profiled step (``--profile``): self seconds of the operators by
+    kind per algorithm, with the ratio to ``base``'s seconds of that kind."""
+    profiled = {n: r['profile'] for n, r in algos.items() if 'profile' in r}
+    if not profiled:
+        return []
+    kinds = list(next(iter(profiled.values()))['kinds'])
+    ref = profiled.get(base)
+    lines = ['', '| profiled step: self s by operator kind' +
+             (f' (x {LABELS[base].split(" (")[0]})' if ref else '') + ' | ' +
+             ' | '.join(kinds) + ' | in operators | conv forward GMAC/s |',
+             '|' + '---|' * (len(kinds) + 3)]
+    for name, prof in profiled.items():
+        cells = []
+        for kind in kinds + ['total']:
+            sec = prof['total_s'] if kind == 'total' else prof['kinds'][kind]
+            ref_sec = (ref['total_s'] if kind == 'total' else ref['kinds'][kind]) if ref else 0
+            cells.append(f'{sec:.2f}' + (f' ({sec / ref_sec:.2f}x)' if ref_sec > 0 else ''))
+        rates = prof.get('conv_rates') or {}
+        seconds = sum(r['seconds'] for r in rates.values())
+        cells.append(f"{sum(r['macs'] for r in rates.values()) / 1e9 / seconds:.1f}"
+                     if seconds > 0 else '-')
+        lines.append(f'| {LABELS.get(name, name)} | ' + ' | '.join(cells) + ' |')
+    top = {n: ', '.join(f'{o[0].replace("aten::", "")} {o[1]:.2f} s' for o in p['top_ops'][:5])
+           for n, p in profiled.items()}
+    lines += ['', 'Profiled step: one extra step per algorithm under torch.profiler (CPU), each '
+              "operator's self time (no double counting) summed by kind "
+              '(tools/analysis/bench/profile.py); the profiler adds overhead, so compare kinds '
+              'and ratios, not totals with the timed steps. Most expensive operators: ' +
+              '; '.join(f'{LABELS.get(n, n).split(" (")[0]}: {t}' for n, t in top.items()) + '.']
+    rated = {n: p['conv_rates'] for n, p in profiled.items() if p.get('conv_rates')}
+    if rated:
+        lines += ['', 'Convolution forward rate by module (one more step, every Conv2d call '
+                  'timed between its forward hooks; GMAC/s, GMAC in parentheses): ' + '; '.join(
+                      f'{LABELS.get(n, n).split(" (")[0]}: ' + ', '.join(
+                          f'{g} {r["gmac_per_s"]:.1f} ({r["macs"] / 1e9:.1f})'
+                          for g, r in sorted(rates.items())) for n, rates in rated.items()) + '.']
+    return lines

@@ -16,6 +16,20 @@ from .models import build_model, model_cfg
 MB = 2**20
 
 
+def allocator() -> str:
+    """The malloc this process runs on: ``jemalloc`` / ``tcmalloc`` when preloaded (e.g.
+    ``LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2``), else ``glibc malloc``."""
+    try:
+        with open('/proc/self/maps') as f:
+            maps = f.read()
+    except OSError:
+        return 'unknown'
+    for lib in ('jemalloc', 'tcmalloc'):
+        if f'lib{lib}' in maps:
+            return lib
+    return 'glibc malloc'
+
+
 def rss_mb() -> float:
     """Current resident set size of this process (MB)."""
     with open('/proc/self/statm') as f:
@@ -149,7 +163,8 @@ def run_worker(name: str,
                seed: int = 0,
                macs: bool = False,
                channels_last: bool = False,
-               foreach: bool = False) -> dict:
+               foreach: bool = False,
+               profile: bool = False) -> dict:
     """Time ``steps`` training steps of one algorithm after ``warmup`` untimed ones.
 
     Meant to run alone in a fresh process: the peak-memory numbers are this process's.
@@ -166,14 +181,18 @@ def run_worker(name: str,
             ``torch.channels_last`` (fails naming the algorithm if it cannot run so).
         foreach (bool): ``foreach=True`` optimizer step where the optimizer takes it
             (:func:`build_optimizer`).
+        profile (bool): After the timed steps, one more step under :mod:`torch.profiler`
+            (its operators' self time by kind, :func:`~.profile.profile_step`) and one with
+            every convolution's forward timed (:func:`~.profile.conv_rates`).
 
     Returns:
         dict: ``model, times (s), rss_import_mb, rss_ready_mb, peak_mb, peak_delta_mb,
         peak_is_lower_bound, params_m, num_levels, threads, channels_last, optimizer,
-        foreach`` (whether the optimizer got ``foreach=True``), the :func:`step_memory` keys
-        and, with ``macs``, the MAC count of one step (:func:`~.macs.step_macs`, after the
-        timed steps and the peak reading: ``online_macs, target_macs, step_macs, macs_counted,
-        macs_untraced, macs_targets``).
+        foreach`` (whether the optimizer got ``foreach=True``), ``allocator``, the
+        :func:`step_memory` keys and, with ``macs``, the MAC count of one step
+        (:func:`~.macs.step_macs`, after the timed steps and the peak reading: ``online_macs,
+        target_macs, step_macs, macs_counted, macs_untraced, macs_targets``) and, with
+        ``profile``, ``profile``.
     """
     import torch
     from mmengine.logging import MessageHub
@@ -225,6 +244,9 @@ def run_worker(name: str,
     if not warmup:
         held = step_memory(step, model, optimizer)
     rec = {}
+    if profile:
+        from .profile import conv_rates, profile_step
+        rec['profile'] = dict(profile_step(step), conv_rates=conv_rates(model, step))
     if macs:
         from .macs import step_macs
         count = step_macs(model, data)
@@ -238,7 +260,7 @@ def run_worker(name: str,
                 params_m=sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6,
                 num_levels=getattr(model, 'num_levels', None), threads=torch.get_num_threads(),
                 channels_last=channels_last, optimizer=type(optimizer).__name__,
-                foreach=used_foreach)
+                foreach=used_foreach, allocator=allocator())
 
 
 def _worker_entry(conn, kwargs: dict) -> None:
