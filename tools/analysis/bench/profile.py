@@ -90,6 +90,7 @@ def conv_rates(model, step: Callable[[], object], depth: int = 2) -> Dict[str, d
     from torch import nn
     stats: Dict[str, dict] = {}
     starts: Dict[int, float] = {}
+    groups: Dict[int, str] = {}
     handles = []
 
     def pre(mod, args):
@@ -98,14 +99,14 @@ def conv_rates(model, step: Callable[[], object], depth: int = 2) -> Dict[str, d
     def post(mod, args, out):
         seconds = time.perf_counter() - starts.pop(id(mod))
         k = mod.kernel_size[0] * mod.kernel_size[1]
-        rec = stats.setdefault(mod._bench_group, dict(seconds=0.0, macs=0, calls=0))
+        rec = stats.setdefault(groups[id(mod)], dict(seconds=0.0, macs=0, calls=0))
         rec['seconds'] += seconds
         rec['macs'] += out.numel() * (mod.in_channels // mod.groups) * k
         rec['calls'] += 1
 
     for name, mod in model.named_modules():
         if isinstance(mod, nn.Conv2d):
-            mod._bench_group = module_group(name, depth)
+            groups[id(mod)] = module_group(name, depth)
             handles += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
     try:
         step()
