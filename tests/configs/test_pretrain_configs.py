@@ -107,6 +107,12 @@ def test_demo_config_inherits_the_shared_demo_bases(path):
     for f in [path] + [osp.join(REPO, 'configs', b) for b in bases if not b.startswith('_base_/')]:
         copied = _assigned(f) & {'train_cfg', 'default_hooks', 'log_processor', 'max_iters'}
         assert not copied, (osp.relpath(f, REPO), copied)
+    # KeepFreedMemoryHook where the runtime's comment says: --cfg-options
+    # custom_hooks.4.enabled=False switches it off in every demo
+    cfg = Config.fromfile(path)
+    assert cfg.custom_hooks[4] == dict(type='KeepFreedMemoryHook'), path
+    cfg.merge_from_dict({'custom_hooks.4.enabled': False}, allow_list_keys=True)
+    assert cfg.custom_hooks[4] == dict(type='KeepFreedMemoryHook', enabled=False), path
 
 
 def test_demo_bases_are_named_with_the_same_marker():
