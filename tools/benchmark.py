@@ -13,7 +13,9 @@ is documented in :mod:`tools.analysis.bench`; the JSON and the table list it per
 Memory of one step, besides the peak: the bytes of the tensors autograd saves for backward (the
 activation memory the method needs) and weights + gradients + optimizer state, read in the
 untimed warm-up step (:func:`tools.analysis.bench.step_memory`). Speed levers, the same for every
-algorithm and recorded in the JSON and the table header: ``--channels-last`` and ``--foreach``.
+algorithm and recorded in the JSON and the table header: ``--channels-last``, ``--foreach`` and
+``--keep-freed-memory`` (glibc malloc keeps freed memory instead of mapping every large
+activation afresh at every step; :mod:`mcl_plugin.engine.malloc`).
 
 Output: one JSON (``--out``, default ``work_dirs/benchmark/all_r{depth}_{img}_b{batch}.json``)
 and the Markdown table, printed and written next to it (same name, ``.md``).
@@ -24,6 +26,8 @@ Examples:
     python tools/benchmark.py --algos mcl,byol,mocov2 --depth 50 --img 224 --batch 16
     python tools/benchmark.py --device cuda --batch 64 --steps 20
     python tools/benchmark.py --algos byol,mcl --channels-last --foreach   # with the levers
+    python tools/benchmark.py --algos byol,mcl --keep-freed-memory   # the allocator lever
+    python tools/benchmark.py --algos byol,mcl,byol:keep,mcl:keep   # without and with, one run
     python tools/benchmark.py --pair ssl   # the former MCL vs BYOL comparison (= --algos byol,mcl)
 """
 import argparse
@@ -37,12 +41,13 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tools.analysis.bench import (ALGOS, EXTRA_ALGOS, FPN_IN,  # noqa: E402
-                                  describe_inputs, markdown_table, online_pixels)
+from tools.analysis.bench import (ALGOS, EXTRA_ALGOS, FPN_IN, NAME_SUFFIXES,  # noqa: E402
+                                  describe_inputs, markdown_table, online_pixels, split_name)
 
 PAIRS = {'ssl': ('byol', 'mcl'), 'sup': ('vanilla-sup', 'mcl-sup')}
 WORKER_KEYS = ('depth', 'img', 'batch', 'steps', 'warmup', 'levels', 'heads', 'device',
-               'threads', 'seed', 'macs', 'channels_last', 'foreach', 'profile')
+               'threads', 'seed', 'macs', 'channels_last', 'foreach', 'profile',
+               'keep_freed_memory')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,7 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--algos', default=','.join(ALGOS),
                    help=f'comma-separated, from {ALGOS + EXTRA_ALGOS} (default: all but '
-                   'vanilla-sup)')
+                   'vanilla-sup); an entry ending in :keep runs with --keep-freed-memory, so '
+                   'byol,byol:keep times both allocator settings in one run')
     p.add_argument('--pair', choices=sorted(PAIRS),
                    help='legacy: ssl = --algos byol,mcl; sup = --algos vanilla-sup,mcl-sup')
     p.add_argument('--depth', type=int, default=50, choices=sorted(FPN_IN))
@@ -86,6 +92,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--foreach', action='store_true',
                    help='speed lever: foreach=True (multi-tensor) optimizer step where the '
                    'optimizer takes it (torch SGD does); the report says which got it')
+    p.add_argument('--keep-freed-memory', action='store_true',
+                   help='speed lever (glibc): each worker calls mcl_plugin.engine.'
+                   'keep_freed_memory() first (no mmap per allocation, no heap trimming; what '
+                   'KeepFreedMemoryHook does in a config)')
     p.add_argument('--profile', action='store_true',
                    help='one extra step per algorithm under torch.profiler: self time by '
                    'operator kind (conv, matmul, batch norm, element-wise, ...) in the report')
@@ -101,9 +111,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.pair:
         args.algos = ','.join(PAIRS[args.pair])
     names = [a.strip() for a in args.algos.split(',') if a.strip()]
-    bad = [a for a in names if a not in ALGOS + EXTRA_ALGOS]
+    bad = [a for a in names if split_name(a)[0] not in ALGOS + EXTRA_ALGOS
+           or split_name(a)[1] not in ('', *NAME_SUFFIXES)]
     if bad or not names:
-        p.error(f'unknown algorithms {bad}; choose from {ALGOS + EXTRA_ALGOS}')
+        p.error(f'unknown algorithms {bad}; choose from {ALGOS + EXTRA_ALGOS}, each optionally '
+                f'with a suffix from {[":" + v for v in NAME_SUFFIXES]}')
     args.algo_list = list(dict.fromkeys(names))
     if args.out is None:
         args.out = osp.join('work_dirs', 'benchmark',
@@ -120,10 +132,14 @@ def set_threads_env(threads) -> None:
 
 def run_one(name: str, args: argparse.Namespace, **overrides) -> dict:
     """One algorithm, one round, in a fresh process; its record (:func:`run_worker`).
-    ``overrides``: worker arguments other than ``args``' (e.g. ``macs=False``)."""
+    ``overrides``: worker arguments other than ``args``' (e.g. ``macs=False``). A ``:keep``
+    entry runs its algorithm with ``keep_freed_memory`` on."""
     from tools.analysis.bench import run_isolated
     kwargs = {k: getattr(args, k) for k in WORKER_KEYS}
-    return run_isolated(dict(kwargs, **overrides, name=name))
+    base, variant = split_name(name)
+    if variant == 'keep':
+        kwargs['keep_freed_memory'] = True
+    return run_isolated(dict(kwargs, **overrides, name=base))
 
 
 def main(argv=None) -> int:
@@ -158,8 +174,9 @@ def main(argv=None) -> int:
     algos = summarize(records, args.batch)
     for name, res in algos.items():
         levels = res['num_levels'] or 1
-        res['inputs'] = describe_inputs(name, args.img, args.batch, levels)
-        res['online_px_per_image'] = online_pixels(name, args.img, args.batch, levels)
+        base = split_name(name)[0]
+        res['inputs'] = describe_inputs(base, args.img, args.batch, levels)
+        res['online_px_per_image'] = online_pixels(base, args.img, args.batch, levels)
         res['label'] = name
     results['algorithms'] = algos
     if args.pair:  # legacy keys of the two-model comparison
@@ -218,6 +235,7 @@ def recount_macs(path: str) -> int:
     args = argparse.Namespace(**{k: cfg.get(k) for k in WORKER_KEYS})
     args.steps, args.warmup = 1, 1
     args.channels_last, args.foreach = bool(args.channels_last), bool(args.foreach)
+    args.keep_freed_memory = bool(args.keep_freed_memory)
     set_threads_env(args.threads)
     for name, res in results['algorithms'].items():
         rec = run_one(name, args, macs=True, profile=False)

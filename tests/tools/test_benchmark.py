@@ -35,6 +35,9 @@ def test_pair_maps_onto_algos():
     assert args.out == osp.join('work_dirs', 'benchmark', 'all_r18_128_b16.json')
     with pytest.raises(SystemExit):
         cli.parse_args(['--algos', 'mcl,simclr'])
+    assert cli.parse_args(['--algos', 'byol,byol:keep']).algo_list == ['byol', 'byol:keep']
+    with pytest.raises(SystemExit):
+        cli.parse_args(['--algos', 'byol:fast'])
 
 
 def test_models_come_from_config_files():
@@ -406,12 +409,13 @@ def test_conv_rates_by_module_group():
 
 def test_benchmark_speed_levers(tmp_path):
     """--channels-last and --foreach run BYOL and MCL at toy size, are recorded in the JSON and
-    the table header, and the saved activations of one step are measured; --render still works
-    on a result without the new fields."""
+    the table header, and the saved activations of one step are measured; a ``:keep`` entry
+    times BYOL again with freed memory kept, in the same run; --render still works on a result
+    without the new fields."""
     out = tmp_path / 'levers.json'
     proc = subprocess.run(
-        [sys.executable, 'tools/benchmark.py', '--algos', 'byol,mcl', '--depth', '18', '--img',
-         '64', '--batch', '2', '--steps', '1', '--rounds', '1', '--warmup', '1', '--threads',
+        [sys.executable, 'tools/benchmark.py', '--algos', 'byol,mcl,byol:keep', '--depth', '18',
+         '--img', '64', '--batch', '2', '--steps', '1', '--rounds', '1', '--warmup', '1', '--threads',
          '1', '--heads', 'demo', '--ss-images', '0', '--assembler-reps', '0', '--no-macs',
          '--channels-last', '--foreach', '--profile', '--out', str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600,
@@ -441,10 +445,14 @@ def test_benchmark_speed_levers(tmp_path):
     rates = algos['mcl']['profile']['conv_rates']
     assert rates['backbone.layer1']['macs'] > 0 and rates['tile_head.shared_convs']['calls'] > 0
     assert 'Convolution forward rate by module' in res['markdown']
-    # the malloc is recorded (jemalloc / tcmalloc when preloaded)
-    assert {algos[n]['allocator'] for n in algos} == {'glibc malloc'}
-    assert 'channels_last on, allocator glibc malloc, foreach optimizer step requested: SGD ' \
-        'with foreach: BYOL, MCL.' \
+    # the malloc is recorded (jemalloc / tcmalloc when preloaded), and whether freed memory was
+    # kept (the :keep entry: same model, same MACs, its own row)
+    assert algos['byol']['allocator'] == algos['mcl']['allocator'] == 'glibc malloc'
+    assert algos['byol:keep']['allocator'] == 'glibc malloc, freed memory kept'
+    assert algos['byol:keep']['params_m'] == algos['byol']['params_m']
+    assert '| BYOL, freed memory kept (mmpretrain) | 2 views 64 px |' in res['markdown']
+    assert 'channels_last on, allocator glibc malloc / glibc malloc, freed memory kept, foreach ' \
+        'optimizer step requested: SGD with foreach: BYOL, MCL, BYOL, freed memory kept.' \
         in res['markdown']
     for a in algos.values():  # an older result file
         for key in ('saved_act_mb', 'weights_mb', 'grads_mb', 'optim_state_mb', 'state_mb',

@@ -44,7 +44,8 @@ from .extras import bench_assembler, bench_selective_search, sample_images
 from .inputs import (DETCO_PATCHES, SOCO_PROPOSALS, describe_inputs, detco_patch_size,
                      make_batch, montage_counts, online_pixels)
 from .models import (ALGOS, BASELINES, CONFIGS, EXTRA_ALGOS, FPN_IN, LABELS, NUM_CLASSES,
-                     build_model, classifier_cfg, config_root, model_cfg)
+                     NAME_SUFFIXES, build_model, classifier_cfg, config_root, label, model_cfg,
+                     split_name)
 from .macs import counted_parts, module_macs, step_macs
 from .report import MAC_KEYS, add_ratios, markdown_table, summarize
 from .worker import (build_optimizer, max_rss_mb, rss_mb, run_isolated, run_worker,
@@ -52,6 +53,7 @@ from .worker import (build_optimizer, max_rss_mb, rss_mb, run_isolated, run_work
 
 __all__ = [
     'ALGOS', 'EXTRA_ALGOS', 'BASELINES', 'FPN_IN', 'NUM_CLASSES', 'LABELS', 'CONFIGS',
+    'NAME_SUFFIXES', 'label', 'split_name',
     'SOCO_PROPOSALS', 'DETCO_PATCHES', 'config_root', 'classifier_cfg', 'model_cfg',
     'build_model', 'detco_patch_size', 'montage_counts', 'describe_inputs', 'online_pixels',
     'make_batch', 'rss_mb', 'max_rss_mb', 'run_worker', 'run_isolated', 'sample_images',

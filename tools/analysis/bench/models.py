@@ -2,7 +2,7 @@
 depth and image size (:func:`model_cfg`) and built as the Runner would on one process
 (:func:`build_model`)."""
 import os.path as osp
-from typing import Optional
+from typing import Optional, Tuple
 
 ALGOS = ('mcl', 'mcl-sup', 'soco', 'detco', 'plrc', 'byol', 'mocov2')
 EXTRA_ALGOS = ('vanilla-sup', 'mcl-official', 'mcl-target-all', 'mcl-target-montages',
@@ -21,6 +21,29 @@ LABELS = {'mcl': 'MCL', 'mcl-sup': 'MCL-sup', 'soco': 'SoCo', 'detco': 'DetCo', 
           'mcl-target-all': "MCL (target_scope='all': every level, as before the lean target)",
           'mcl-target-montages': "MCL (target_scope='read-montages')",
           'mcl-rows': "MCL (pyramid_rows='read')"}
+#: Suffixes an ``--algos`` entry may carry: ``byol:keep`` is BYOL with
+#: :func:`mcl_plugin.engine.keep_freed_memory` in its worker, so one run times both allocator
+#: settings side by side.
+NAME_SUFFIXES = {'keep': 'freed memory kept'}
+
+
+def split_name(name: str) -> Tuple[str, str]:
+    """``'byol:keep'`` -> ``('byol', 'keep')``; ``'byol'`` -> ``('byol', '')``."""
+    base, _, variant = name.partition(':')
+    return base, variant
+
+
+def label(name: str) -> str:
+    """The table's name of an ``--algos`` entry: its :data:`LABELS` entry with the variant
+    before the parenthesis (``'BYOL, freed memory kept (mmpretrain)'``)."""
+    base, variant = split_name(name)
+    text = LABELS.get(base, base)
+    if not variant:
+        return text
+    head, sep, tail = text.partition(' (')
+    return f'{head}, {NAME_SUFFIXES.get(variant, variant)}{sep}{tail}'
+
+
 # (paper recipe, R18 CPU demo config), relative to configs/. The plugin's algorithms: the model
 # base every leaf config inherits; the baselines: mmpretrain's published configs, inherited by
 # configs/baselines.

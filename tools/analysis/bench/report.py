@@ -2,7 +2,7 @@
 import statistics
 from typing import Dict, List, Optional
 
-from .models import BASELINES, LABELS
+from .models import BASELINES, LABELS, label
 
 #: The MAC count of one step a worker record may carry (:func:`.macs.step_macs`).
 MAC_KEYS = ('online_macs', 'target_macs', 'step_macs', 'macs_counted', 'macs_untraced',
@@ -100,7 +100,7 @@ def levers(results: dict) -> str:
     groups: Dict[tuple, List[str]] = {}
     for name, r in results['algorithms'].items():
         key = (r.get('optimizer', '?'), bool(r.get('foreach')))
-        groups.setdefault(key, []).append(LABELS.get(name, name).split(' (')[0])
+        groups.setdefault(key, []).append(label(name).split(' (')[0])
     parts = [f"{opt} {'with' if on else 'without (not supported)'} foreach: {', '.join(names)}"
              for (opt, on), names in groups.items()]
     return text + 'foreach optimizer step requested: ' + '; '.join(parts) + '.'
@@ -126,7 +126,7 @@ def markdown_table(results: dict) -> str:
             + [f'waste vs {short[b]} (step / MAC ratio)' for b in bases] + ['MACs counted'])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for name, r in algos.items():
-        row = [LABELS.get(name, name), r['inputs'], f"{r['online_px_per_image']:.2f}",
+        row = [label(name), r['inputs'], f"{r['online_px_per_image']:.2f}",
                f"{r['step_mean_s']:.3f}", f"{r['step_s']:.3f}", f"{r['step_min_s']:.3f}",
                f"{r['images_per_s']:.2f}",
                f"{r['peak_delta_mb']:.0f}" + (' (>=)' if r['peak_is_lower_bound'] else '')]
@@ -220,19 +220,19 @@ def profile_table(algos: dict, base: Optional[str] = None) -> List[str]:
         seconds = sum(r['seconds'] for r in rates.values())
         cells.append(f"{sum(r['macs'] for r in rates.values()) / 1e9 / seconds:.1f}"
                      if seconds > 0 else '-')
-        lines.append(f'| {LABELS.get(name, name)} | ' + ' | '.join(cells) + ' |')
+        lines.append(f'| {label(name)} | ' + ' | '.join(cells) + ' |')
     top = {n: ', '.join(f'{o[0].replace("aten::", "")} {o[1]:.2f} s' for o in p['top_ops'][:5])
            for n, p in profiled.items()}
     lines += ['', 'Profiled step: one extra step per algorithm under torch.profiler (CPU), each '
               "operator's self time (no double counting) summed by kind "
               '(tools/analysis/bench/profile.py); the profiler adds overhead, so compare kinds '
               'and ratios, not totals with the timed steps. Most expensive operators: ' +
-              '; '.join(f'{LABELS.get(n, n).split(" (")[0]}: {t}' for n, t in top.items()) + '.']
+              '; '.join(f'{label(n).split(" (")[0]}: {t}' for n, t in top.items()) + '.']
     rated = {n: p['conv_rates'] for n, p in profiled.items() if p.get('conv_rates')}
     if rated:
         lines += ['', 'Convolution forward rate by module (one more step, every Conv2d call '
                   'timed between its forward hooks; GMAC/s, GMAC in parentheses): ' + '; '.join(
-                      f'{LABELS.get(n, n).split(" (")[0]}: ' + ', '.join(
+                      f'{label(n).split(" (")[0]}: ' + ', '.join(
                           f'{g} {r["gmac_per_s"]:.1f} ({r["macs"] / 1e9:.1f})'
                           for g, r in sorted(rates.items())) for n, rates in rated.items()) + '.']
     return lines

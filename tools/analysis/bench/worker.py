@@ -18,7 +18,10 @@ MB = 2**20
 
 def allocator() -> str:
     """The malloc this process runs on: ``jemalloc`` / ``tcmalloc`` when preloaded (e.g.
-    ``LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2``), else ``glibc malloc``."""
+    ``LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2``), else ``glibc malloc``, with
+    ``, freed memory kept`` after :func:`mcl_plugin.engine.keep_freed_memory`."""
+    from mcl_plugin.engine.malloc import kept_settings
+    kept = ', freed memory kept' if kept_settings() is not None else ''
     try:
         with open('/proc/self/maps') as f:
             maps = f.read()
@@ -26,8 +29,8 @@ def allocator() -> str:
         return 'unknown'
     for lib in ('jemalloc', 'tcmalloc'):
         if f'lib{lib}' in maps:
-            return lib
-    return 'glibc malloc'
+            return lib + kept
+    return 'glibc malloc' + kept
 
 
 def rss_mb() -> float:
@@ -164,7 +167,8 @@ def run_worker(name: str,
                macs: bool = False,
                channels_last: bool = False,
                foreach: bool = False,
-               profile: bool = False) -> dict:
+               profile: bool = False,
+               keep_freed_memory: bool = False) -> dict:
     """Time ``steps`` training steps of one algorithm after ``warmup`` untimed ones.
 
     Meant to run alone in a fresh process: the peak-memory numbers are this process's.
@@ -184,6 +188,8 @@ def run_worker(name: str,
         profile (bool): After the timed steps, one more step under :mod:`torch.profiler`
             (its operators' self time by kind, :func:`~.profile.profile_step`) and one with
             every convolution's forward timed (:func:`~.profile.conv_rates`).
+        keep_freed_memory (bool): First of all, :func:`mcl_plugin.engine.keep_freed_memory`
+            (glibc malloc keeps freed memory for reuse; fails on another C library).
 
     Returns:
         dict: ``model, times (s), rss_import_mb, rss_ready_mb, peak_mb, peak_delta_mb,
@@ -197,6 +203,9 @@ def run_worker(name: str,
     import torch
     from mmengine.logging import MessageHub
     from mmengine.optim import OptimWrapper
+    if keep_freed_memory:
+        from mcl_plugin.engine import keep_freed_memory as keep
+        keep()
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
