@@ -31,7 +31,8 @@ and per method pair and probe whether the difference of the means exceeds 3x the
 two seed spreads.
 
 Equal wall-clock budget (``--budget-s``): each pre-trained row's seconds per iteration are
-measured once (``--calib-iters`` iterations, ``WORK/calibration.json``) and its run gets
+measured once (``--calib-iters`` iterations, ``--jobs`` copies side by side,
+``WORK/calibration.json``) and its run gets
 ``budget / seconds`` iterations; ``--pretrain-img`` / ``--pretrain-batch`` set the views and batch
 of the rows whose views are RandomResizedCrop pairs (MCL and its ablations, BYOL). The linear
 stage also scores the nearest class centroid (NCM) and, with ``--probe-backbones online,ema``,
@@ -72,7 +73,7 @@ from tools.analysis.probe_common import mean_half_range as summarize
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MCL = 'configs/mcl/mcl_r18-fpn_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'
 FT = 'configs/benchmarks/mmdet/mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco.py'
-#: Serialises writes of WORK/calibration.json from the calibration threads.
+#: Serialises writes of WORK/calibration.json.
 CALIB_LOCK = threading.Lock()
 FT_RANDOM = ('configs/benchmarks/mmdet/'
              'mask-rcnn_r18-fpn_bn-4conv1fc_1xb4-1x_cpu-demo_objects-coco_random-init.py')
@@ -303,38 +304,54 @@ def seconds_per_iteration(scalars: str, skip: int = CALIB_SKIP) -> float:
 
 
 def calibrate(row: str, args: argparse.Namespace) -> Tuple[str, int]:
-    """Measure a row's seconds per pre-training iteration (``--calib-iters`` iterations of its
-    config with ``--threads`` threads), unless ``WORK/calibration.json`` holds it for the same
-    thread count; returns ``(row, exit code)``."""
+    """Measure a row's seconds per pre-training iteration, unless ``WORK/calibration.json`` holds
+    it for the same thread count; returns ``(row, exit code)``.
+
+    ``--jobs`` copies of the row's config run ``--calib-iters`` iterations side by side with
+    ``--threads`` threads each, so the row is timed under the load its runs will see, whatever
+    row shares the machine with it and however many rows there are; the recorded value is the
+    mean of the copies' medians.
+    """
     _, config = ROWS[row]
     if config is None or calibrated(row, args) is not None:
         return row, 0
-    work = osp.join(args.work_dir, 'calibration', row)
     iters = args.calib_iters
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work,
-           '--cfg-options', *pretrain_cfg_options(row, 0, args), f'train_cfg.max_iters={iters}',
-           'default_hooks.logger.interval=1', 'log_processor.window_size=1',
-           f'default_hooks.checkpoint.interval={iters + 1}',
-           'default_hooks.checkpoint.save_last=False']
-    os.makedirs(work, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    print(f'[protocol] {row}: calibrating ({iters} iterations, log {work}.log)\n', end='',
-          flush=True)
-    with open(f'{work}.log', 'w') as log:
-        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    if code:
-        return row, code
-    scalars = sorted(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json')))
-    if not scalars:
-        raise SystemExit(f'run_protocol: the calibration of {row} wrote no scalars.json under '
-                         f'{work}')
-    seconds = seconds_per_iteration(scalars[-1])
+    works = [osp.join(args.work_dir, 'calibration', row if k == 0 else f'{row}-copy{k}')
+             for k in range(max(1, args.jobs))]
+    print(f'[protocol] {row}: calibrating ({iters} iterations, {len(works)} side by side, log '
+          f'{works[0]}.log)\n', end='', flush=True)
+    procs = []
+    for work in works:
+        cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work,
+               '--cfg-options', *pretrain_cfg_options(row, 0, args),
+               f'train_cfg.max_iters={iters}', 'default_hooks.logger.interval=1',
+               'log_processor.window_size=1', f'default_hooks.checkpoint.interval={iters + 1}',
+               'default_hooks.checkpoint.save_last=False']
+        os.makedirs(work, exist_ok=True)
+        log = open(f'{work}.log', 'w')
+        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                       cwd=ROOT), log))
+    codes = []
+    for proc, log in procs:
+        codes.append(proc.wait())
+        log.close()
+    if any(codes):
+        return row, next(c for c in codes if c)
+    medians = []
+    for work in works:
+        scalars = sorted(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json')))
+        if not scalars:
+            raise SystemExit(f'run_protocol: the calibration of {row} wrote no scalars.json '
+                             f'under {work}')
+        medians.append(seconds_per_iteration(scalars[-1]))
+    seconds = sum(medians) / len(medians)
     path = calibration_file(args)
-    # one writer at a time: calibrations run in a thread pool
     with CALIB_LOCK:
         record = json.load(open(path)) if osp.exists(path) else {}
         record[row] = dict(seconds_per_iter=seconds, threads=args.threads, iters=iters,
-                           skip=CALIB_SKIP, config=config)
+                           skip=CALIB_SKIP, config=config,
+                           side_by_side=[round(m, 4) for m in medians])
         with open(path, 'w') as f:
             json.dump(record, f, indent=2)
     print(f'[protocol] {row}: {seconds:.2f} s per iteration\n', end='', flush=True)
@@ -381,15 +398,16 @@ def command(row: str, seed: int, args: argparse.Namespace) -> Tuple[List[str], s
 
 
 def calibrate_rows(runs: Sequence[Tuple[str, int]], args: argparse.Namespace) -> List[str]:
-    """With ``--budget-s``: calibrate every pre-trained row of ``runs`` not measured yet
-    (``--jobs`` side by side, as the runs will be); returns the failures."""
+    """With ``--budget-s``: calibrate every pre-trained row of ``runs`` not measured yet, one
+    row at a time (``--jobs`` copies of it side by side, as the runs will be); returns the
+    failures."""
     if args.budget_s is None:
         return []
     rows = [r for r in ORDER if ROWS[r][1] is not None and r in {row for row, _ in runs}]
     os.makedirs(args.work_dir, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        return [f'{row} calibration (log: {args.work_dir}/calibration/{row}.log)'
-                for row, code in pool.map(lambda r: calibrate(r, args), rows) if code]
+    # one row at a time: calibrate() runs --jobs copies of it side by side
+    return [f'{row} calibration (log: {args.work_dir}/calibration/{row}.log)'
+            for row, code in (calibrate(r, args) for r in rows) if code]
 
 
 def calibrated_runs(runs: Sequence[Tuple[str, int]], fn, log_suffix: str,

@@ -409,12 +409,17 @@ def test_calibration_times_a_real_run_and_sets_the_budget(tmp_path, small_data, 
     monkeypatch.setitem(protocol.ROWS, 'mcl', ('MCL tiny', cfg))
     work = tmp_path / 'w'
     args = protocol.parse_args(['--data', str(small_data), '--work-dir', str(work),
-                                '--budget-s', '60', '--calib-iters', '5', '--rows', 'random,mcl'])
+                                '--budget-s', '60', '--calib-iters', '5', '--rows', 'random,mcl',
+                                '--jobs', '2'])
     assert protocol.calibrate_rows([('random', 0), ('mcl', 0)], args) == []
     rec = json.load(open(work / 'calibration.json'))
     assert list(rec) == ['mcl'] and rec['mcl']['iters'] == 5 and rec['mcl']['threads'] == 1
     seconds = rec['mcl']['seconds_per_iter']
     assert 0 < seconds < 60
+    # --jobs 2: the row is timed next to a copy of itself, the mean of both medians recorded
+    copies = rec['mcl']['side_by_side']
+    assert len(copies) == 2 and seconds == pytest.approx(sum(copies) / 2, abs=1e-3)
+    assert (work / 'calibration' / 'mcl-copy1.log').exists()
     cmd, _ = protocol.command('mcl', 1, args)
     assert cmd[cmd.index('--pretrain-iters') + 1] == str(int(60 // seconds))
     assert not list(work.glob('calibration/mcl/*.pth'))  # timing only, no checkpoint
