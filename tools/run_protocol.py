@@ -35,8 +35,10 @@ measured once (``--calib-iters`` iterations, ``--jobs`` copies side by side,
 ``WORK/calibration.json``) and its run gets
 ``budget / seconds`` iterations; ``--pretrain-img`` / ``--pretrain-batch`` set the views and batch
 of the rows whose views are RandomResizedCrop pairs (MCL and its ablations, BYOL). The linear
-stage also scores the nearest class centroid (NCM) and, with ``--probe-backbones online,ema``,
-probes the EMA backbone too (``docs/results/probe_protocol.md``).
+stage also scores the nearest class centroid (NCM), a cross-validated logistic regression, both
+again pooled over every crop with folds of whole object instances (the val split's 58 instances
+alone make a noisy score), and, with ``--probe-backbones online,ema``, probes the EMA backbone
+too (``docs/results/probe_protocol.md``).
 
 Examples::
 
@@ -642,7 +644,9 @@ def collect_probes(work_dir: str) -> Dict[str, Dict[str, Dict[int, float]]]:
         with open(path) as f:
             for r in json.load(f)['results']:
                 scores = {f'linear top-1 (%{tag})': r['top1'], f'NCM top-1 (%{tag})':
-                          r.get('ncm_top1'), f'CV linear top-1 (%{tag})': r.get('cv_top1')}
+                          r.get('ncm_top1'), f'CV linear top-1 (%{tag})': r.get('cv_top1'),
+                          f'pooled NCM top-1 (%{tag})': r.get('pooled_ncm_top1'),
+                          f'pooled CV linear top-1 (%{tag})': r.get('pooled_cv_top1')}
                 for column, value in scores.items():
                     if value is not None:
                         out.setdefault(column, {}).setdefault(r['name'], {})[r['seed']] = \

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from tools.analysis.knn import (LinearConfig, cv_logistic_top1, instance_keys, load_crops,
-                                linear_reading, linear_top1, nearest_centroid_top1)
+                                linear_reading, linear_top1, nearest_centroid_top1,
+                                pooled_instance_top1)
 
 
 def _tool():
@@ -91,6 +92,45 @@ def test_cv_probe_folds_hold_out_whole_instances():
     assert c == min(k for k, v in leaky.items() if v == max(leaky.values()))
 
 
+def test_pooled_probe_scores_every_crop_once_with_its_instance_held_out():
+    # 2 classes x 10 instances x 4 crops in 2-d: class 0 along +x, class 1 along +y, except one
+    # class-0 instance that lies along +y. Whichever fold holds it, a model fitted on the other
+    # folds has never seen it and puts its 4 crops into class 1; every other crop is right:
+    # 76 / 80 for NCM and for the logistic regression.
+    gen = torch.Generator().manual_seed(0)
+    cls = torch.arange(2).repeat_interleave(10)
+    centres = torch.stack([1.0 - cls, cls.float()], 1) * 4 + 1
+    centres[3] = torch.tensor([1.0, 5.0])  # the odd class-0 instance
+    inst = torch.arange(20).repeat_interleave(4)
+    feats = centres[inst] + 0.05 * torch.randn(80, 2, generator=gen)
+    labels, groups = cls[inst], [f'i{int(i)}' for i in inst]
+    ncm, cv, cs = pooled_instance_top1(feats, labels, groups, 2)
+    assert ncm == cv == 76 / 80
+    assert len(cs) == 5 and set(cs) <= {1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0}
+    # deterministic (one fixed partition), and the same for a permutation of the crops
+    perm = torch.randperm(80, generator=gen)
+    assert pooled_instance_top1(feats, labels, groups, 2)[:2] == (ncm, cv)
+    assert pooled_instance_top1(feats[perm], labels[perm], [groups[i] for i in perm],
+                                2)[:2] == (76 / 80, 76 / 80)
+
+
+def test_pooled_probe_does_not_reward_memorising_instances_and_errors():
+    # the class is drawn per instance and the features only identify the instance (as in
+    # test_cv_probe_folds_hold_out_whole_instances): chance, not the 100 % memorising gives
+    gen = torch.Generator().manual_seed(1)
+    signatures = torch.randn(200, 64, generator=gen)
+    cls = torch.randperm(200, generator=gen) % 2
+    inst = torch.arange(200).repeat_interleave(4)
+    feats = signatures[inst] + 0.1 * torch.randn(len(inst), 64, generator=gen)
+    groups = [f'instance{int(i)}' for i in inst]
+    ncm, cv, _ = pooled_instance_top1(feats, cls[inst], groups, 2)
+    assert ncm < 0.6 and cv < 0.6  # 0.545 and 0.5275 with sklearn 1.9
+    with pytest.raises(ValueError, match='800 features, 800 labels and 799 group keys'):
+        pooled_instance_top1(feats, cls[inst], groups[1:], 2)
+    with pytest.raises(ValueError, match='need at least 10 instances, got 9'):
+        pooled_instance_top1(feats[:36], cls[inst][:36], groups[:36], 2)
+
+
 def test_instance_keys_of_the_generated_set(small_data, tmp_path):
     import shutil
     root = small_data / 'objects_coco'
@@ -170,6 +210,15 @@ def test_linear_probe_tool_rows_cache_and_resume(tmp_path, small_data):
     assert rows[('r18', 0)]['cv_c'] in doc['settings']['cv']['cs']
     assert doc['settings']['cv']['groups'] == 'object instance (manifest.json)'
     assert {r['cv_top1'] is not None for r in rows.values()} == {True}
+    # the pooled scores count every crop of both splits, with the same features the same
+    pooled = doc['num_train'] + doc['num_val']
+    for r in rows.values():
+        for key in ('pooled_ncm_top1', 'pooled_cv_top1'):
+            hits = r[key] * pooled
+            assert 0 <= r[key] <= 1 and abs(hits - round(hits)) < 1e-6
+        assert len(r['pooled_cv_cs']) == doc['settings']['pooled']['folds'] == 5
+    for key in ('pooled_ncm_top1', 'pooled_cv_top1', 'pooled_cv_cs'):
+        assert rows[('r18', 0)][key] == rows[('r18', 1)][key]
     # resume: a new seed only adds its rows, earlier rows stay as they were
     assert tool.main(['random', f'r18={ckpt}', '--seeds', '0,1,2', *common]) == 0
     doc2 = json.load(open(out / 'linear.json'))
@@ -180,6 +229,7 @@ def test_linear_probe_tool_rows_cache_and_resume(tmp_path, small_data):
                       *common[4:], '--cv-groups', 'none']) == 0
     nocv = json.load(open(tmp_path / 'nocv' / 'linear.json'))
     assert 'cv' not in nocv['settings'] and nocv['results'][0]['cv_top1'] is None
+    assert 'pooled' not in nocv['settings'] and nocv['results'][0]['pooled_cv_top1'] is None
     assert '| - | - |' in (tmp_path / 'nocv' / 'linear.md').read_text()
     # a broken checkpoint: exit 1, readable message
     bad = tmp_path / 'bad.pth'

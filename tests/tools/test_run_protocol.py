@@ -303,6 +303,24 @@ def test_linear_and_ncm_columns_of_the_online_and_the_ema_backbone(tmp_path):
         protocol.probe_backbones(protocol.parse_args(['--probe-backbones', 'online,target']))
 
 
+def test_pooled_columns_read_from_the_linear_probe_rows(tmp_path):
+    work = str(tmp_path)
+    folder = osp.join(work, 'probes', 'linear')
+    os.makedirs(folder)
+    scores = (('random', 0, .15, .230), ('random', 1, .16, .235), ('byol', 0, .15, .250),
+              ('byol', 1, .15, .255))
+    rows = [dict(name=n, seed=k, top1=.2, ncm_top1=.1, cv_top1=.2, pooled_ncm_top1=p,
+                 pooled_cv_top1=c) for n, k, p, c in scores]
+    json.dump(dict(settings={}, results=rows), open(osp.join(folder, 'linear.json'), 'w'))
+    found = protocol.collect_probes(work)
+    assert list(found)[-2:] == ['pooled NCM top-1 (%)', 'pooled CV linear top-1 (%)']
+    assert found['pooled CV linear top-1 (%)']['byol'] == {0: 25.0, 1: 25.5}
+    _, summary = protocol.probe_table(found)
+    verdicts = {(p['b'], p['probe']): p['verdict'] for p in summary['pairs']}
+    assert verdicts[('byol', 'pooled CV linear top-1 (%)')] == 'yes'  # +2.0 > 3 x 0.25
+    assert verdicts[('byol', 'pooled NCM top-1 (%)')] == 'no'  # -0.5
+
+
 def test_view_and_batch_options_reach_the_resizable_configs(small_data):
     args = protocol.parse_args(['--data', str(small_data), '--pretrain-img', '64',
                                 '--pretrain-batch', '32'])

@@ -28,8 +28,8 @@ from .classify import knn_predict, knn_top1
 from .cache import cache_path, cached, source_fingerprint
 from .features import MEAN_RGB, STD_RGB, CropSet, extract_features, instance_keys, load_crops
 from .linear import (CV_CS, LinearConfig, LinearResult, cv_logistic_top1, linear_reading,
-                     linear_to_markdown, linear_top1, nearest_centroid_top1, run_linear_probe,
-                     train_linear)
+                     linear_to_markdown, linear_top1, nearest_centroid_top1,
+                     pooled_instance_top1, run_linear_probe, train_linear)
 from .probe import ProbeResult, results_to_markdown, run_probe
 from .tsne import plot_tsne, tsne
 
@@ -39,5 +39,6 @@ __all__ = [
     'plot_tsne', 'run_probe', 'results_to_markdown', 'RANDOM', 'DEFAULT_BACKBONE', 'MEAN_RGB',
     'STD_RGB', 'cache_path', 'cached', 'source_fingerprint', 'LinearConfig', 'LinearResult',
     'linear_to_markdown', 'linear_top1', 'linear_reading', 'nearest_centroid_top1',
-    'run_linear_probe', 'train_linear', 'CV_CS', 'cv_logistic_top1', 'instance_keys'
+    'run_linear_probe', 'train_linear', 'CV_CS', 'cv_logistic_top1', 'instance_keys',
+    'pooled_instance_top1'
 ]
