@@ -92,6 +92,27 @@ def test_cv_probe_folds_hold_out_whole_instances():
     assert c == min(k for k, v in leaky.items() if v == max(leaky.values()))
 
 
+def test_warm_started_cv_path_matches_separate_fits():
+    # the grouped CV fits the strengths of a fold in increasing C from the previous solution;
+    # the scores equal those of separate pipelines through sklearn's cross_val_score
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from tools.analysis.knn.linear import grouped_cv_scores
+    gen = torch.Generator().manual_seed(2)
+    labels = torch.arange(3).repeat_interleave(40)
+    feats = _blobs(labels, 8, gen, scale=0.7).double().numpy()
+    groups = [f'i{i // 4}' for i in range(len(labels))]
+    warm = grouped_cv_scores(feats, labels.numpy(), groups, (1e-3, 1e-1, 10.0), 5)
+    for c, score in warm.items():
+        pipe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+        cold = cross_val_score(pipe, feats, labels.numpy(), groups=groups,
+                               cv=GroupKFold(n_splits=5)).mean()
+        assert score == pytest.approx(cold, abs=1e-9)
+    assert 0.4 < min(warm.values()) < max(warm.values()) < 1.0  # a case where C matters
+
+
 def test_pooled_probe_scores_every_crop_once_with_its_instance_held_out():
     # 2 classes x 10 instances x 4 crops in 2-d: class 0 along +x, class 1 along +y, except one
     # class-0 instance that lies along +y. Whichever fold holds it, a model fitted on the other
@@ -127,7 +148,7 @@ def test_pooled_probe_does_not_reward_memorising_instances_and_errors():
     assert ncm < 0.6 and cv < 0.6  # 0.545 and 0.5275 with sklearn 1.9
     with pytest.raises(ValueError, match='800 features, 800 labels and 799 group keys'):
         pooled_instance_top1(feats, cls[inst], groups[1:], 2)
-    with pytest.raises(ValueError, match='need at least 10 instances, got 9'):
+    with pytest.raises(ValueError, match='5 outer folds need at least 10 instances, got 9'):
         pooled_instance_top1(feats[:36], cls[inst][:36], groups[:36], 2)
 
 
