@@ -22,6 +22,17 @@ def _blobs(labels, dim, gen, scale=3.0):
     return scale * centres[labels] + torch.randn(len(labels), dim, generator=gen)
 
 
+def _instance_only(instances, crops, dim):
+    """Features that only identify an object instance (a random signature per instance) and a
+    class drawn per instance: only memorising instances tells a crop's class."""
+    gen = torch.Generator().manual_seed(1)
+    signatures = torch.randn(instances, dim, generator=gen)
+    cls = torch.randperm(instances, generator=gen) % 2
+    inst = torch.arange(instances).repeat_interleave(crops)
+    feats = signatures[inst] + 0.1 * torch.randn(len(inst), dim, generator=gen)
+    return feats, cls[inst], inst, [f'instance{int(i)}' for i in inst]
+
+
 def test_linear_separable_features_score_100_percent_and_shuffled_labels_chance():
     gen = torch.Generator().manual_seed(0)
     num_classes, dim = 5, 32
@@ -75,13 +86,7 @@ def test_cv_probe_separable_blobs_and_errors():
 def test_cv_probe_folds_hold_out_whole_instances():
     # 100 instances of 8 crops: each instance's crops share a random signature, and the class
     # is drawn per instance, so only memorising instances tells a crop's class
-    gen = torch.Generator().manual_seed(1)
-    signatures = torch.randn(100, 128, generator=gen)
-    cls = torch.randperm(100, generator=gen) % 2
-    inst = torch.arange(100).repeat_interleave(8)
-    feats = signatures[inst] + 0.1 * torch.randn(len(inst), 128, generator=gen)
-    labels = cls[inst]
-    groups = [f'instance{int(i)}' for i in inst]
+    feats, labels, inst, groups = _instance_only(100, 8, 128)
     _, _, grouped = cv_logistic_top1(feats, labels, groups, feats[:8], labels[:8])
     # held-out folds hold unseen instances: no strength does better than chance (0.5) by much
     assert max(grouped.values()) < 0.6  # 0.445 with sklearn 1.9
@@ -138,18 +143,13 @@ def test_pooled_probe_scores_every_crop_once_with_its_instance_held_out():
 def test_pooled_probe_does_not_reward_memorising_instances_and_errors():
     # the class is drawn per instance and the features only identify the instance (as in
     # test_cv_probe_folds_hold_out_whole_instances): chance, not the 100 % memorising gives
-    gen = torch.Generator().manual_seed(1)
-    signatures = torch.randn(200, 64, generator=gen)
-    cls = torch.randperm(200, generator=gen) % 2
-    inst = torch.arange(200).repeat_interleave(4)
-    feats = signatures[inst] + 0.1 * torch.randn(len(inst), 64, generator=gen)
-    groups = [f'instance{int(i)}' for i in inst]
-    ncm, cv, _ = pooled_instance_top1(feats, cls[inst], groups, 2)
+    feats, labels, _, groups = _instance_only(200, 4, 64)
+    ncm, cv, _ = pooled_instance_top1(feats, labels, groups, 2)
     assert ncm < 0.6 and cv < 0.6  # 0.545 and 0.5275 with sklearn 1.9
     with pytest.raises(ValueError, match='800 features, 800 labels and 799 group keys'):
-        pooled_instance_top1(feats, cls[inst], groups[1:], 2)
+        pooled_instance_top1(feats, labels, groups[1:], 2)
     with pytest.raises(ValueError, match='5 outer folds need at least 10 instances, got 9'):
-        pooled_instance_top1(feats[:36], cls[inst][:36], groups[:36], 2)
+        pooled_instance_top1(feats[:36], labels[:36], groups[:36], 2)
 
 
 def test_instance_keys_of_the_generated_set(small_data, tmp_path):
