@@ -2,7 +2,8 @@
 # The main job, on a laptop CPU (~15 min after setup on 2 idle cores): setup (if needed) ->
 # real-photo data (if needed) -> MCL pre-training on data/pretrain (64-px views, batch 32,
 # PRETRAIN_ITERS iterations) -> linear and nearest-centroid (NCM) probes on the object crops of
-# data/objects_coco, MCL (online and EMA backbone) next to random init with 3 seeds -> a table
+# data/objects_coco (val split, and pooled over train + val in folds of whole object instances),
+# MCL (online and EMA backbone) next to random init with 3 seeds -> a table
 # and a reading that says which differences exceed 3x random init's seed spread
 # (WORK/results.md). Knobs (environment):
 #   PRETRAIN_ITERS  MCL iterations (default 400; 10 with SMALL=1)
@@ -94,7 +95,10 @@ if [ "${FINETUNE:-0}" != 1 ]; then
     echo
     echo "Object crops of $COCO at 64 px. Linear: a softmax layer on standardised features"
     echo "(seeded: 3 seeds each). NCM: nearest class centroid on centred, L2-normalised"
-    echo "features (no training; random init's seeds are 3 different initialisations)."
+    echo "features (no training; random init's seeds are 3 different initialisations). CV: a"
+    echo "logistic regression whose L2 strength is cross-validated on train (folds of whole"
+    echo "object instances). Pooled: NCM and CV over every crop of train + val, each scored in"
+    echo "one of 5 folds of whole instances by a model fitted on the other four."
     for BACKBONE in online ema; do
       OUT=$WORK/linear_probe; [ $BACKBONE = ema ] && OUT=$WORK/linear_probe_ema
       echo; echo "## MCL $BACKBONE backbone"; echo

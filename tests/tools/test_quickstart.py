@@ -34,5 +34,7 @@ def test_small_quickstart_runs_the_probes_in_minutes(tmp_path):
     results = (tmp_path / 'qs' / 'results.md').read_text()
     # the reading compares MCL with random init's seed spread, for both backbones and scores
     assert results.count('- mcl NCM top-1 ') == 2 and results.count('- mcl linear top-1 ') == 2
+    assert results.count('- mcl pooled CV linear top-1 ') == 2
+    assert results.count('- mcl pooled NCM top-1 ') == 2
     assert 'x the seed spread' in results and '## MCL ema backbone' in results
     assert '- mcl NCM top-1 ' in out  # printed at the end
