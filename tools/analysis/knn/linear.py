@@ -264,6 +264,26 @@ def pooled_instance_top1(feats: torch.Tensor,
     return ncm_hits / len(feats), cv_hits / len(feats), chosen
 
 
+def feature_key(settings: Mapping, source: str, seed: int) -> dict:
+    """The feature-cache key of a checkpoint under the probe's ``settings``: the features do not
+    depend on the classifiers, so the key leaves their settings out; ``random`` features
+    depend on the seed that draws the weights."""
+    return dict({k: v for k, v in settings.items() if k not in ('ncm', 'cv', 'pooled')},
+                linear=None, **source_fingerprint(source),
+                init_seed=seed if source == RANDOM else None)
+
+
+def effective_rank(feats: torch.Tensor) -> float:
+    """``exp`` of the entropy of the normalised squared singular values of the centred features
+    (RankMe, Garrido et al. 2023): 1 when every feature lies on one line, the dimension when
+    the variance is spread evenly. A collapsed representation has a rank of a few."""
+    x = feats.double() - feats.double().mean(0)
+    var = torch.linalg.svdvals(x)**2
+    p = var / var.sum()
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
 @dataclass
 class LinearResult:
     """One row of the linear-probe table."""
@@ -391,11 +411,7 @@ def run_linear_probe(specs: Sequence[str],
                         if random_cfg is not None:
                             break
         train, val = crops
-        # the features do not depend on the classifiers: the key leaves their settings out
-        key = dict({k: v for k, v in settings.items() if k not in ('ncm', 'cv', 'pooled')},
-                   linear=None,
-                   **source_fingerprint(source),
-                   init_seed=seed if source == RANDOM else None)
+        key = feature_key(settings, source, seed)
 
         def extract():
             t = time.perf_counter()
