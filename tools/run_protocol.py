@@ -92,6 +92,8 @@ ROWS: Dict[str, Tuple[str, Optional[str]]] = {
     'random': ('random init', None),
     'byol': ('BYOL (mmpretrain), R18',
              'configs/baselines/byol_r18_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'),
+    'byol-lr': ('BYOL at its recipe lr (0.3 x batch / 256)',
+                'configs/baselines/byol-recipe-lr_r18_1xb16-lars-coslr-300i_cpu-demo_pretrain.py'),
     'mcl': ('MCL S=3, mode a', MCL),
     'soco': ('SoCo', 'configs/soco/soco_r18-fpn_1xb8-lars-coslr-300i_cpu-demo_pretrain.py'),
     'detco': ('DetCo', 'configs/detco/detco_r18_1xb8-coslr-300i_cpu-demo_pretrain.py'),
