@@ -22,7 +22,8 @@ made a 160x120 step 3.3x slower), at most 30 detections per image, tested on its
 
 Probe stages (``--stages linear,det``; ``finetune`` is the fine-tune table above): every
 pre-trained (row, seed) is pre-trained once (``pretrain_and_finetune.py --pretrain-only``, or the
-checkpoint of an earlier fine-tune run is reused), then probed with the same seed: the linear
+checkpoint of an earlier fine-tune run is reused), then probed with the same seed as soon as
+its pre-training has finished (probes overlap the remaining pre-training): the linear
 probe on object crops (``tools/analysis/linear_probe.py``) and the frozen-feature detection probe
 (``tools/analysis/det_probe.py``, variants ``backbone`` and ``all``); ``random`` takes the seed
 for its weights. Rows already in ``WORK/probes/{linear,det}/*.json`` are skipped. The table
@@ -66,7 +67,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tools.analysis.probe_common import exceeds
@@ -739,13 +740,35 @@ def _fmt2(values: Sequence[float]) -> str:
     return f'{mean:.2f}' if len(values) == 1 else f'{mean:.2f} ± {half:.2f}'
 
 
+def pretrain_and_probe(runs: Sequence[Tuple[str, int]], stages: Sequence[str],
+                       args: argparse.Namespace) -> List[str]:
+    """Pre-train ``runs`` (``--jobs`` side by side) and probe each (row, seed) in this process
+    as soon as its pre-training has finished (random init at once), so the probes of finished
+    runs overlap the pre-training of the others; returns the failures. The pre-trainings' work
+    is fixed by their iterations and the probes are deterministic per checkpoint and seed, so
+    the overlap changes the wall time only."""
+    failed: List[str] = []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(pretrain_one, row, seed, args) for row, seed in runs]
+        for future in as_completed(futures):
+            row, seed, code = future.result()
+            if code:
+                failed.append(f'{row} seed {seed} (log: {args.work_dir}/{row}/seed{seed}'
+                              '.pretrain.log)')
+            else:
+                failed += run_probes([(row, seed)], stages, args)
+    return failed
+
+
 def main_probes(args: argparse.Namespace, runs: Sequence[Tuple[str, int]],
                 stages: Sequence[str]) -> int:
     """The probe stages: pre-train what is missing, probe, write WORK/probes.{md,json}."""
     failed: List[str] = []
     if not args.table_only:
-        runs, failed = calibrated_runs(runs, pretrain_one, '.pretrain.log', args)
-        failed += run_probes(runs, stages, args)
+        failed = calibrate_rows(runs, args)
+        runs = [(row, seed) for row, seed in runs
+                if not any(f.startswith(f'{row} ') for f in failed)]
+        failed += pretrain_and_probe(runs, stages, args)
     text, summary = probe_table(collect_probes(args.work_dir), collect_budgets(args.work_dir))
     os.makedirs(args.work_dir, exist_ok=True)
     with open(osp.join(args.work_dir, 'probes.md'), 'w') as f:

@@ -444,3 +444,29 @@ def test_calibration_times_a_real_run_and_sets_the_budget(tmp_path, small_data, 
     before = os.path.getmtime(work / 'calibration.json')
     assert protocol.calibrate_rows([('mcl', 1)], args) == []  # cached: not measured again
     assert os.path.getmtime(work / 'calibration.json') == before
+
+
+def test_probes_start_while_other_runs_still_pre_train(tmp_path, monkeypatch):
+    """A finished (row, seed) is probed before the other pre-trainings end: MCL seed 1's fake
+    pre-training only ends once MCL seed 0 (and random init) have been probed, which a protocol
+    that probes after all pre-training would never do (it would time out and fail)."""
+    import threading
+    probed, both_probed = [], threading.Event()
+
+    def fake_pretrain(row, seed, args):
+        if (row, seed) == ('mcl', 1):
+            return row, seed, 0 if both_probed.wait(timeout=20) else 1
+        return row, seed, 0
+
+    def fake_probes(runs, stages, args):
+        probed.extend(runs)
+        if {('random', 0), ('mcl', 0)} <= set(probed):
+            both_probed.set()
+        return []
+
+    monkeypatch.setattr(protocol, 'pretrain_one', fake_pretrain)
+    monkeypatch.setattr(protocol, 'run_probes', fake_probes)
+    args = protocol.parse_args(['--work-dir', str(tmp_path), '--jobs', '2'])
+    runs = [('random', 0), ('mcl', 0), ('mcl', 1)]
+    assert protocol.pretrain_and_probe(runs, ['linear'], args) == []
+    assert sorted(probed) == sorted(runs) and probed[-1] == ('mcl', 1)
