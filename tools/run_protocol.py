@@ -57,6 +57,8 @@ Examples::
     python tools/run_protocol.py --rows all --table-only
     # print the commands without running them
     python tools/run_protocol.py --rows mcl,byol --dry-run
+    # one table over two runs with disjoint seeds (e.g. a confirmatory run)
+    python tools/run_protocol.py --merge A/probes.json,B/probes.json --work-dir work_dirs/both
 """
 import argparse
 import glob
@@ -163,6 +165,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='detection-probe variants (%(default)s)')
     parser.add_argument('--table-only', action='store_true', help='only write the table')
     parser.add_argument('--dry-run', action='store_true', help='print the commands only')
+    parser.add_argument('--merge', default=None, metavar='A/probes.json,B/probes.json',
+                        help='write one probe table (WORK/probes.{md,json}) from the tables of '
+                        'runs with disjoint seeds; runs nothing')
     return parser.parse_args(argv)
 
 
@@ -735,6 +740,35 @@ def probe_table(found: Dict[str, Dict[str, Dict[int, float]]],
     return '\n'.join(lines), summary
 
 
+def merge_summaries(paths: Sequence[str]) -> Tuple[Dict[str, Dict[str, Dict[int, float]]],
+                                                   Dict[str, List[dict]]]:
+    """The probe scores and budgets of several ``probes.json`` tables (e.g. a first run with
+    seeds 0-2 and a confirmatory run with seeds 3-5), for one table over all their seeds.
+    A (row, probe, seed) present in two files is an error: merge runs with disjoint seeds."""
+    found: Dict[str, Dict[str, Dict[int, float]]] = {}
+    budgets: Dict[str, List[dict]] = {}
+    for path in paths:
+        if not osp.exists(path):
+            raise SystemExit(f'run_protocol: --merge: no file {path} (a probes.json written by '
+                             'a run of the probe stages)')
+        with open(path) as f:
+            doc = json.load(f)
+        for row, columns in doc.get('rows', {}).items():
+            if row not in ROWS:
+                raise SystemExit(f'run_protocol: --merge: {path}: unknown row {row!r}')
+            for column, values in columns.items():
+                cell = found.setdefault(column, {}).setdefault(row, {})
+                for seed, value in values.items():
+                    if int(seed) in cell:
+                        raise SystemExit(f'run_protocol: --merge: {path}: {row} seed {seed} '
+                                         f'({column}) is in an earlier file too; merge runs '
+                                         'with disjoint seeds')
+                    cell[int(seed)] = value
+        for row, records in doc.get('budgets', {}).items():
+            budgets.setdefault(row, []).extend(records)
+    return found, budgets
+
+
 def _fmt2(values: Sequence[float]) -> str:
     mean, half = summarize(values)
     return f'{mean:.2f}' if len(values) == 1 else f'{mean:.2f} ± {half:.2f}'
@@ -764,12 +798,16 @@ def main_probes(args: argparse.Namespace, runs: Sequence[Tuple[str, int]],
                 stages: Sequence[str]) -> int:
     """The probe stages: pre-train what is missing, probe, write WORK/probes.{md,json}."""
     failed: List[str] = []
-    if not args.table_only:
+    if args.merge:
+        found, budgets = merge_summaries([p for p in args.merge.split(',') if p])
+    if not args.table_only and not args.merge:
         failed = calibrate_rows(runs, args)
         runs = [(row, seed) for row, seed in runs
                 if not any(f.startswith(f'{row} ') for f in failed)]
         failed += pretrain_and_probe(runs, stages, args)
-    text, summary = probe_table(collect_probes(args.work_dir), collect_budgets(args.work_dir))
+    if not args.merge:
+        found, budgets = collect_probes(args.work_dir), collect_budgets(args.work_dir)
+    text, summary = probe_table(found, budgets)
     os.makedirs(args.work_dir, exist_ok=True)
     with open(osp.join(args.work_dir, 'probes.md'), 'w') as f:
         f.write(text + '\n')
@@ -793,6 +831,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f'run_protocol: unknown stage(s) {sorted(unknown)}; choose from '
                          f'finetune, {", ".join(PROBES)}')
     probe_stages = [s for s in stages if s in PROBES]
+    if args.merge:
+        return main_probes(args, runs, probe_stages)
     if probe_stages and not args.dry_run:
         code = main_probes(args, runs, probe_stages)
         if 'finetune' not in stages:

@@ -470,3 +470,34 @@ def test_probes_start_while_other_runs_still_pre_train(tmp_path, monkeypatch):
     runs = [('random', 0), ('mcl', 0), ('mcl', 1)]
     assert protocol.pretrain_and_probe(runs, ['linear'], args) == []
     assert sorted(probed) == sorted(runs) and probed[-1] == ('mcl', 1)
+
+
+def test_merge_writes_one_table_over_runs_with_disjoint_seeds(tmp_path):
+    """``--merge``: two runs' probes.json (seeds 0,1 and 2,3) give one table over seeds 0-3
+    whose verdicts use all four seeds; a seed in both files, or a missing file, is an error."""
+    col = 'pooled NCM top-1 (%, EMA)'
+    budget = dict(iters=2, batch=32, views='64 px', images=64, seconds=1.0, budget_s=1.0,
+                  threads=1)
+    paths = []
+    for name, random, mcl in (('a', {0: 16., 1: 17.}, {0: 25., 1: 26.}),
+                              ('b', {2: 15., 3: 16.}, {2: 20., 3: 27.})):
+        _, summary = protocol.probe_table({col: {'random': random, 'mcl': mcl}},
+                                          {'mcl': [budget]})
+        path = tmp_path / name / 'probes.json'
+        path.parent.mkdir()
+        path.write_text(json.dumps(summary))
+        paths.append(str(path))
+    out = tmp_path / 'both'
+    assert protocol.main(['--merge', ','.join(paths), '--work-dir', str(out)]) == 0
+    doc = json.load(open(out / 'probes.json'))
+    assert doc['rows']['mcl'][col] == {'0': 25., '1': 26., '2': 20., '3': 27.}
+    assert len(doc['budgets']['mcl']) == 2
+    (pair,) = doc['pairs']
+    # each run alone: +9.0 vs 1.5 and +8.0 vs 10.5; together: 24.5 - 16.0 = +8.5 vs 3 x 3.5
+    assert pair['delta'] == pytest.approx(8.5) and pair['threshold'] == pytest.approx(10.5)
+    assert pair['verdict'] == 'no'
+    assert '| MCL S=3, mode a | 24.50 ± 3.50 (0,1,2,3) |' in open(out / 'probes.md').read()
+    with pytest.raises(SystemExit, match='seed 0 .* earlier file too'):
+        protocol.main(['--merge', f'{paths[0]},{paths[0]}', '--work-dir', str(out)])
+    with pytest.raises(SystemExit, match='no file .*missing.json'):
+        protocol.main(['--merge', str(tmp_path / 'missing.json'), '--work-dir', str(out)])
