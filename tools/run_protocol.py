@@ -420,13 +420,20 @@ def calibrate_rows(runs: Sequence[Tuple[str, int]], args: argparse.Namespace) ->
             for row, code in (calibrate(r, args) for r in rows) if code]
 
 
+def calibrate_runs(runs: Sequence[Tuple[str, int]],
+                   args: argparse.Namespace) -> Tuple[List[Tuple[str, int]], List[str]]:
+    """Calibrate the rows of ``runs`` (``--budget-s``); returns the runs whose row calibrated
+    and the failures."""
+    failed = calibrate_rows(runs, args)
+    return [(row, seed) for row, seed in runs
+            if not any(f.startswith(f'{row} ') for f in failed)], failed
+
+
 def calibrated_runs(runs: Sequence[Tuple[str, int]], fn, log_suffix: str,
                     args: argparse.Namespace) -> Tuple[List[Tuple[str, int]], List[str]]:
     """Calibrate (``--budget-s``), then ``fn(row, seed, args)`` for every (row, seed) whose row
     calibrated, ``--jobs`` side by side; returns the runs that ran and the failures."""
-    failed = calibrate_rows(runs, args)
-    runs = [(row, seed) for row, seed in runs
-            if not any(f.startswith(f'{row} ') for f in failed)]
+    runs, failed = calibrate_runs(runs, args)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for row, seed, code in pool.map(lambda rs: fn(*rs, args), runs):
             if code:
@@ -801,9 +808,7 @@ def main_probes(args: argparse.Namespace, runs: Sequence[Tuple[str, int]],
     if args.merge:
         found, budgets = merge_summaries([p for p in args.merge.split(',') if p])
     if not args.table_only and not args.merge:
-        failed = calibrate_rows(runs, args)
-        runs = [(row, seed) for row, seed in runs
-                if not any(f.startswith(f'{row} ') for f in failed)]
+        runs, failed = calibrate_runs(runs, args)
         failed += pretrain_and_probe(runs, stages, args)
     if not args.merge:
         found, budgets = collect_probes(args.work_dir), collect_budgets(args.work_dir)
